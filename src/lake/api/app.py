@@ -1,0 +1,19 @@
+"""The FastAPI application factory for Lake's native API (v1)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from lake import __version__
+from lake.api.errors import install_error_handlers
+from lake.api.v1 import auth, dids, replicas, rses
+from lake.logic.services import Services
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(title="Lake", version=__version__)
+    app.state.services = services
+    install_error_handlers(app)
+    for module in (auth, dids, rses, replicas):
+        app.include_router(module.router)
+    return app

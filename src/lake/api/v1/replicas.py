@@ -1,0 +1,52 @@
+"""Replicas: bulk registration, listings with PFNs, uploads (prepare/complete) and download plans."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from lake.api.deps import CallerDep, ServicesDep, ndjson
+from lake.core.models import (
+    DIDRef,
+    RegisterFilesIn,
+    RegisterFilesOut,
+    UploadDone,
+    UploadRequest,
+    UploadResult,
+    UploadTicket,
+)
+from lake.logic.catalog import downloads, replicas, uploads
+
+router = APIRouter()
+
+
+@router.post("/v1/replicas/register")
+def register(request: RegisterFilesIn, caller: CallerDep, svc: ServicesDep) -> RegisterFilesOut:
+    with svc.db.transaction() as conn:
+        return replicas.register_files(conn, caller, request)
+
+
+@router.get("/v1/replicas/{scope}/{name:path}", response_class=StreamingResponse)
+def list_replicas(scope: str, name: str, _caller: CallerDep, svc: ServicesDep, rse_expression: str | None = None,
+                  state: str | None = None) -> StreamingResponse:  # fmt: skip
+    ref = DIDRef(scope=scope, name=name)
+    return ndjson(svc, lambda conn: replicas.list_replicas(conn, ref, rse_expression, state))
+
+
+@router.post("/v1/uploads")
+def prepare_upload(request: UploadRequest, caller: CallerDep, svc: ServicesDep) -> UploadTicket:
+    with svc.db.transaction() as conn:
+        return uploads.prepare_upload(conn, caller, request, svc.issuer)
+
+
+@router.post("/v1/uploads/complete")
+def complete_upload(done: UploadDone, caller: CallerDep, svc: ServicesDep) -> list[UploadResult]:
+    with svc.db.transaction() as conn:
+        return uploads.complete_upload(conn, caller, done, svc.issuer)
+
+
+@router.get("/v1/downloads/{scope}/{name:path}", response_class=StreamingResponse)
+def download_plan(scope: str, name: str, caller: CallerDep, svc: ServicesDep,
+                  rse_expression: str | None = None) -> StreamingResponse:  # fmt: skip
+    ref = DIDRef(scope=scope, name=name)
+    return ndjson(svc, lambda conn: downloads.download_plan(conn, caller, ref, rse_expression, svc.issuer))

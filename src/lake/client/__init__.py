@@ -1,0 +1,17 @@
+"""The Lake Python client: one class over the native REST API (imports only lake.core)."""
+
+from __future__ import annotations
+
+from lake.client.auth import AuthMixin
+from lake.client.catalog import CatalogMixin
+from lake.client.download import DownloadResult
+from lake.client.rses import RSEMixin
+from lake.client.transfer import TransferMixin
+from lake.client.upload import ProgressCallback
+
+
+class LakeClient(AuthMixin, CatalogMixin, RSEMixin, TransferMixin):
+    """Talk to a lake: `LakeClient(ClientSettings())`, or pass `http=` (e.g. a Starlette TestClient)."""
+
+
+__all__ = ["DownloadResult", "LakeClient", "ProgressCallback"]

@@ -1,0 +1,142 @@
+"""The one error hierarchy: every failure Lake reports is a LakeError with a stable code.
+
+Adapters map these to HTTP exactly once (api/errors.py); the client raises the same class from the
+code it receives, so callers never parse messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LakeError(Exception):
+    """Base of every Lake error: a stable `code`, an HTTP `status` and whether a retry may help."""
+
+    code: ClassVar[str] = "LakeError"
+    status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "retryable": self.retryable}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidInput(LakeError):
+    code, status = "InvalidInput", 400
+
+
+class InvalidName(InvalidInput):
+    code = "InvalidName"
+
+
+class InvalidRSEExpression(InvalidInput):
+    code = "InvalidRSEExpression"
+
+
+class InvalidFilter(InvalidInput):
+    code = "InvalidFilter"
+
+
+class Unauthenticated(LakeError):
+    code, status = "Unauthenticated", 401
+
+
+class InvalidToken(Unauthenticated):
+    code = "InvalidToken"
+
+
+class PermissionDenied(LakeError):
+    code, status = "PermissionDenied", 403
+
+
+class NotFound(LakeError):
+    code, status = "NotFound", 404
+
+
+class AccountNotFound(NotFound):
+    code = "AccountNotFound"
+
+
+class ScopeNotFound(NotFound):
+    code = "ScopeNotFound"
+
+
+class DIDNotFound(NotFound):
+    code = "DIDNotFound"
+
+
+class RSENotFound(NotFound):
+    code = "RSENotFound"
+
+
+class ReplicaNotFound(NotFound):
+    code = "ReplicaNotFound"
+
+
+class FileNotFoundOnStorage(NotFound):
+    code = "FileNotFoundOnStorage"
+
+
+class AlreadyExists(LakeError):
+    code, status = "AlreadyExists", 409
+
+
+class DuplicateDID(AlreadyExists):
+    code = "DuplicateDID"
+
+
+class Conflict(LakeError):
+    code, status = "Conflict", 409
+
+
+class ClosedCollection(Conflict):
+    code = "ClosedCollection"
+
+
+class UnsupportedOperation(Conflict):
+    code = "UnsupportedOperation"
+
+
+class ChecksumMismatch(LakeError):
+    code, status = "ChecksumMismatch", 422
+
+
+class QuotaExceeded(LakeError):
+    code, status = "QuotaExceeded", 413
+
+
+class TemporaryFailure(LakeError):
+    code, status, retryable = "TemporaryFailure", 503, True
+
+
+class Unavailable(TemporaryFailure):
+    code = "Unavailable"
+
+
+class StorageError(TemporaryFailure):
+    code, status = "StorageError", 502
+
+
+ERRORS_BY_CODE: dict[str, type[LakeError]] = {}
+
+
+def _register(cls: type[LakeError]) -> None:
+    ERRORS_BY_CODE[cls.code] = cls
+    for sub in cls.__subclasses__():
+        _register(sub)
+
+
+_register(LakeError)
+
+
+def error_from_dict(body: dict[str, Any], status: int = 500) -> LakeError:
+    """Rebuild the LakeError a server reported (used by the client)."""
+    cls = ERRORS_BY_CODE.get(str(body.get("code")), LakeError)
+    return cls(str(body.get("message", "")), **(body.get("details") or {}))

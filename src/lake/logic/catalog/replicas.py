@@ -1,0 +1,219 @@
+"""Replicas: bulk registration (files + replicas + attach) and streaming listings with PFNs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, select, tuple_
+
+from lake.core.checksums import normalize_adler32
+from lake.core.clock import utcnow
+from lake.core.errors import ChecksumMismatch, DIDNotFound, InvalidInput, UnsupportedOperation
+from lake.core.lfn2pfn import build_pfn, lfn2path
+from lake.core.models import (
+    DIDIn,
+    DIDRef,
+    DIDType,
+    FileIn,
+    ProtocolOut,
+    RegisterFilesIn,
+    RegisterFilesOut,
+    ReplicaOut,
+    ReplicaState,
+    RSEOut,
+)
+from lake.core.names import validate_did_name, validate_scope
+from lake.db import schema as t
+from lake.logic.auth.policy import Caller, require_scope_writer
+from lake.logic.catalog import contents, dids, meta, rses
+
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class RSEAccess:
+    """An RSE with the protocol chosen for one operation: enough to build PFNs quickly in bulk."""
+
+    rse: RSEOut
+    protocol: ProtocolOut
+
+    def pfn(self, scope: str, name: str, path: str | None = None) -> str:
+        relative = path or lfn2path(scope, name, self.rse.lfn2pfn_algorithm)
+        p = self.protocol
+        return build_pfn(p.scheme, p.hostname, p.port, p.prefix, relative)
+
+
+def rse_access(conn: Connection, rse_name: str, operation: str) -> RSEAccess:
+    rse = rses.get_rse(conn, rse_name)
+    return RSEAccess(rse, rses.best_protocol(rse, operation))
+
+
+def normalize_files(files: Sequence[FileIn]) -> list[FileIn]:
+    """Validate names and canonicalise checksums; reject duplicates inside one request."""
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for f in files:
+        validate_scope(f.scope)
+        validate_did_name(f.name)
+        if (f.scope, f.name) in seen:
+            raise InvalidInput(f"'{f.scope}:{f.name}' appears twice in the request")
+        seen.add((f.scope, f.name))
+        try:
+            adler32 = normalize_adler32(f.adler32)
+        except ValueError as exc:
+            raise InvalidInput(f"'{f.scope}:{f.name}': adler32 '{f.adler32}' is not hexadecimal") from exc
+        result.append(f.model_copy(update={"adler32": adler32, "md5": f.md5.lower() if f.md5 else None}))
+    return result
+
+
+def _existing_files(conn: Connection, files: Sequence[FileIn]) -> dict[tuple[str, str], Any]:
+    keys = [(f.scope, f.name) for f in files]
+    found: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(keys), CHUNK):
+        query = select(t.dids).where(tuple_(t.dids.c.scope, t.dids.c.name).in_(keys[start : start + CHUNK]))
+        found.update({(r.scope, r.name): r for r in conn.execute(query)})
+    return found
+
+
+def ensure_files(conn: Connection, caller: Caller, files: Sequence[FileIn]) -> list[FileIn]:
+    """Create the file DIDs that do not exist yet; existing ones must agree on size and adler32."""
+    for scope in sorted({f.scope for f in files}):
+        require_scope_writer(conn, caller, scope)
+    existing = _existing_files(conn, files)
+    new = []
+    for f in files:
+        row = existing.get((f.scope, f.name))
+        if row is None:
+            new.append(f)
+        elif row.did_type != DIDType.FILE.value:
+            raise InvalidInput(f"'{f.scope}:{f.name}' is a {row.did_type.lower()}, not a file")
+        elif row.bytes != f.bytes or row.adler32 != f.adler32:
+            raise ChecksumMismatch(
+                f"'{f.scope}:{f.name}' exists with {row.bytes} bytes / adler32 {row.adler32}, "
+                f"not {f.bytes} / {f.adler32}"
+            )
+    _insert_files(conn, caller, new)
+    return new
+
+
+def _insert_files(conn: Connection, caller: Caller, files: Sequence[FileIn]) -> None:
+    by_scope: dict[str, list[str]] = {}
+    for f in files:
+        by_scope.setdefault(f.scope, []).append(f.name)
+    for scope, names in by_scope.items():
+        dids.ensure_new_names(conn, scope, names)
+    now = utcnow()
+    rows = [
+        {"scope": f.scope, "name": f.name, "did_type": "FILE", "account": caller.account, "is_open": None,
+         "monotonic": False, "bytes": f.bytes, "length": 1, "adler32": f.adler32, "md5": f.md5,
+         "availability": "AVAILABLE", "created_at": now, "updated_at": now}
+        for f in files
+    ]  # fmt: skip
+    if rows:
+        conn.execute(insert(t.dids), rows)
+    meta_rows = [row for f in files if f.meta for row in meta.meta_rows(f.scope, f.name, f.meta)]
+    if meta_rows:
+        conn.execute(insert(t.did_meta), meta_rows)
+
+
+def add_replica_rows(conn: Connection, rse_id: str, files: Sequence[FileIn], state: ReplicaState) -> int:
+    """Insert replicas that do not exist yet on this RSE; returns how many were added."""
+    keys = [(f.scope, f.name) for f in files]
+    present: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), CHUNK):
+        query = select(t.replicas.c.scope, t.replicas.c.name).where(
+            t.replicas.c.rse_id == rse_id,
+            tuple_(t.replicas.c.scope, t.replicas.c.name).in_(keys[start : start + CHUNK]),
+        )
+        present.update((s, n) for s, n in conn.execute(query))
+    now = utcnow()
+    rows = [
+        {"rse_id": rse_id, "scope": f.scope, "name": f.name, "bytes": f.bytes, "adler32": f.adler32,
+         "md5": f.md5, "path": None, "state": state.value, "lock_cnt": 0, "tombstone": None,
+         "accessed_at": None, "created_at": now, "updated_at": now}
+        for f in files if (f.scope, f.name) not in present
+    ]  # fmt: skip
+    if rows:
+        conn.execute(insert(t.replicas), rows)
+    return len(rows)
+
+
+def attach_new_children(conn: Connection, caller: Caller, dataset: DIDRef, refs: Sequence[DIDRef]) -> int:
+    """Attach files to a dataset, creating the dataset if missing and skipping files already in it."""
+    try:
+        dids.get_row(conn, dataset.scope, dataset.name)
+    except DIDNotFound:
+        dids.add_collection(conn, caller, DIDIn(scope=dataset.scope, name=dataset.name, type=DIDType.DATASET))
+    keys = [(r.scope, r.name) for r in refs]
+    present: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), CHUNK):
+        query = select(t.contents.c.child_scope, t.contents.c.child_name).where(
+            t.contents.c.scope == dataset.scope,
+            t.contents.c.name == dataset.name,
+            tuple_(t.contents.c.child_scope, t.contents.c.child_name).in_(keys[start : start + CHUNK]),
+        )
+        present.update((s, n) for s, n in conn.execute(query))
+    missing = [DIDRef(scope=s, name=n) for s, n in keys if (s, n) not in present]
+    return contents.attach(conn, caller, dataset, missing) if missing else 0
+
+
+def register_files(conn: Connection, caller: Caller, request: RegisterFilesIn) -> RegisterFilesOut:
+    """Bulk registration in one transaction: file DIDs, their replicas on one RSE, attachment to a dataset."""
+    if request.state not in (ReplicaState.AVAILABLE, ReplicaState.COPYING, ReplicaState.UNAVAILABLE):
+        raise InvalidInput(f"replicas cannot be registered in state {request.state}")
+    rse_id = rses.rse_id(conn, request.rse)
+    files = normalize_files(request.files)
+    new = ensure_files(conn, caller, files)
+    added = add_replica_rows(conn, rse_id, files, request.state)
+    attached = 0
+    if request.dataset is not None:
+        attached = attach_new_children(
+            conn, caller, request.dataset, [DIDRef(scope=f.scope, name=f.name) for f in files]
+        )
+    return RegisterFilesOut(files=len(new), replicas=added, attached=attached)
+
+
+def _read_access(conn: Connection, rse_ids: set[str] | None = None) -> dict[str, RSEAccess | None]:
+    """Per RSE id: its preferred read protocol, or None if it cannot be read."""
+    access: dict[str, RSEAccess | None] = {}
+    for rse in rses.list_rses(conn):
+        if rse_ids is not None and rse.id not in rse_ids:
+            continue
+        try:
+            access[rse.id] = RSEAccess(rse, rses.best_protocol(rse, "read"))
+        except UnsupportedOperation:
+            access[rse.id] = None
+    return access
+
+
+def replica_query(conn: Connection, ref: DIDRef, rse_expression: str | None, state: str | None) -> Any:
+    keys = contents.file_keys_query(conn, ref).subquery()
+    r = t.replicas.c
+    query = select(r.rse_id, r.scope, r.name, r.bytes, r.adler32, r.md5, r.state, r.path).join(
+        keys, and_(r.scope == keys.c.scope, r.name == keys.c.name)
+    )
+    if rse_expression:
+        names = rses.resolve_expression(conn, rse_expression)
+        query = query.where(r.rse_id.in_([rses.rse_id(conn, n) for n in names]))
+    if state:
+        try:
+            query = query.where(r.state == ReplicaState(state.upper()).value)
+        except ValueError as exc:
+            raise InvalidInput(f"unknown replica state '{state}'") from exc
+    return query
+
+
+def list_replicas(conn: Connection, ref: DIDRef, rse_expression: str | None = None,
+                  state: str | None = None) -> Iterator[ReplicaOut]:  # fmt: skip
+    """Every replica of a file, or of every file below a collection, with its PFN; streams rows."""
+    query = replica_query(conn, ref, rse_expression, state)
+    access = _read_access(conn)
+    for row in conn.execute(query):
+        rse_access_ = access.get(row.rse_id)
+        yield ReplicaOut(
+            scope=row.scope, name=row.name, rse=rse_access_.rse.name if rse_access_ else row.rse_id,
+            state=ReplicaState(row.state), bytes=row.bytes, adler32=row.adler32, md5=row.md5,
+            pfn=rse_access_.pfn(row.scope, row.name, row.path) if rse_access_ else None,
+        )  # fmt: skip

@@ -1,0 +1,42 @@
+"""The long-lived objects a Lake process shares: database, signing keys, token issuer and validator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lake.core.settings import ServerSettings
+from lake.core.tokens import TokenValidator
+from lake.db.engine import Database
+from lake.db.migrate import upgrade
+from lake.logic.auth.issuer import TokenIssuer
+from lake.logic.auth.keystore import KeyStore
+
+
+@dataclass
+class Services:
+    settings: ServerSettings
+    db: Database
+    keystore: KeyStore
+    issuer: TokenIssuer
+    validator: TokenValidator
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings, migrate: bool = True) -> Services:
+        """Build everything once at an entry point; migrations run first so the schema is current."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url()
+        if migrate:
+            upgrade(url)
+        keystore = KeyStore.load_or_create(settings.data_dir / "keys", algorithm=settings.key_algorithm)
+        issuer = TokenIssuer(
+            keystore=keystore,
+            issuer=settings.issuer,
+            api_audience=settings.api_audience,
+            lifetime=settings.token_lifetime,
+            storage_lifetime=settings.storage_token_lifetime,
+        )
+        validator = TokenValidator({settings.issuer: keystore.keyset}, audiences=[settings.api_audience])
+        return cls(settings=settings, db=Database(url), keystore=keystore, issuer=issuer, validator=validator)
+
+    def close(self) -> None:
+        self.db.dispose()

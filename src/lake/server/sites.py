@@ -1,0 +1,67 @@
+"""The embedded lake's built-in sites: four endpoints registered as RSEs with realistic attributes."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from lake.core.errors import AlreadyExists, UnsupportedOperation
+from lake.core.models import DistanceIn, ProtocolIn, RSEIn
+from lake.logic.auth.policy import Caller
+from lake.logic.catalog import rses
+
+ROOT = Caller(account="root", admin=True)
+
+
+@dataclass(frozen=True)
+class Site:
+    rse: str
+    site: str
+    country: str
+    city: str
+    tier: int
+
+
+SITES = (
+    Site("CERN-DISK", "CERN", "CH", "Geneva", 0),
+    Site("DESY-DISK", "DESY", "DE", "Hamburg", 1),
+    Site("PIC-DISK", "PIC", "ES", "Barcelona", 1),
+    Site("INFN-NA-DISK", "INFN-NA", "IT", "Naples", 2),
+)
+
+
+def site_list(count: int) -> list[Site]:
+    """The first `count` built-in sites (extra ones, if asked for more than four, are numbered)."""
+    extra = [Site(f"SITE{i}-DISK", f"SITE{i}", "EU", "Nowhere", 2) for i in range(len(SITES) + 1, count + 1)]
+    return (list(SITES) + extra)[:count]
+
+
+def register_site(conn: Connection, site: Site, host: str, port: int) -> None:
+    """Idempotent: the RSE, its attributes and its http protocol (re-pointed if the port changed)."""
+    attributes = {
+        "site": site.site, "country": site.country, "city": site.city, "tier": site.tier, "type": "DISK",
+        "lfn2pfn_algorithm": "hash", "builtin": True,
+    }  # fmt: skip
+    with contextlib.suppress(AlreadyExists):
+        rses.add_rse(conn, ROOT, RSEIn(name=site.rse, attributes=attributes))
+    with contextlib.suppress(UnsupportedOperation):
+        rses.delete_protocol(conn, ROOT, site.rse, "http")
+    rses.add_protocol(conn, ROOT, site.rse, ProtocolIn(scheme="http", hostname=host, port=port, prefix="/"))
+
+
+def distance_between(a: Site, b: Site) -> int:
+    """Closer when in the same country, and tier-0/1 sites are well connected to each other."""
+    if a.country == b.country:
+        return 1
+    return 2 if max(a.tier, b.tier) <= 1 else 3
+
+
+def register_distances(conn: Connection, sites: list[Site]) -> None:
+    for a in sites:
+        for b in sites:
+            if a != b:
+                rses.set_distance(
+                    conn, ROOT, DistanceIn(source=a.rse, destination=b.rse, distance=distance_between(a, b))
+                )

@@ -1,0 +1,79 @@
+"""A real embedded lake in a background thread, on free loopback ports, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from lake.core.settings import ServerSettings
+from lake.server.embedded import EmbeddedLake
+
+ROOT_PASSWORD = "root-e2e-password"
+USER = "alice"
+USER_PASSWORD = "alice-e2e-password"
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` consecutive free loopback ports (the endpoints use base+index)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count < 65535 and all(_is_free(base + i) for i in range(count)):
+            return [base + i for i in range(count)]
+    raise RuntimeError("no free port range found")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class RunningLake:
+    url: str
+    settings: ServerSettings
+    lake: EmbeddedLake
+    root_password: str = ROOT_PASSWORD
+    user: str = USER
+    user_password: str = USER_PASSWORD
+
+    @property
+    def rses(self) -> list[str]:
+        return [site.rse for site, _ in self.lake.endpoints]
+
+
+@contextmanager
+def running_lake(tmp_path: Path, endpoints: int = 2, database_url: str | None = None) -> Iterator[RunningLake]:
+    """Start API + endpoints in a thread; yields once every server accepts connections."""
+    ports = free_ports(endpoints + 1)
+    settings = ServerSettings(
+        data_dir=tmp_path / "lake-data", database_url=database_url, port=ports[0], endpoint_base_port=ports[1],
+        endpoint_count=endpoints, root_password=ROOT_PASSWORD, user_password=USER_PASSWORD,
+    )  # fmt: skip
+    lake = EmbeddedLake.prepare(settings)
+    lake.build_servers()
+    thread = threading.Thread(target=asyncio.run, args=(lake.serve(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not lake.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            lake.stop()
+            raise RuntimeError("the embedded lake did not start")
+        time.sleep(0.02)
+    try:
+        yield RunningLake(url=settings.resolved_public_url(), settings=settings, lake=lake)
+    finally:
+        lake.stop()
+        thread.join(timeout=10)
+        lake.services.close()
