@@ -31,6 +31,11 @@ def lfn2path(scope: str, name: str, algorithm: str = DEFAULT_ALGORITHM) -> str:
     raise InvalidInput(f"unknown lfn2pfn algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
 
 
+def scope_directory(scope: str) -> str:
+    """The directory (below the prefix) holding every file of a scope, for both algorithms."""
+    return _scope_path(scope)
+
+
 def normalize_prefix(prefix: str) -> str:
     """A protocol prefix with exactly the leading and trailing '/' Rucio adds when missing."""
     if not prefix.startswith("/"):

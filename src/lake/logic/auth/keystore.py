@@ -31,9 +31,7 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ("ES256", "RS256")
 MAX_LIFETIME = 6 * 3600  # profile: access tokens at most 6 h
 NBF_BACKDATE = 60  # profile: nbf backdated ~60 s for clock skew
-RESERVED_CLAIMS = frozenset(
-    {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "wlcg.ver", "scope", "wlcg.groups"}
-)
+RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "wlcg.ver", "scope", "wlcg.groups"})
 _KEY_FILE = re.compile(r"(es256|rs256)-[0-9a-f]{8}\.pem")
 _GROUP = re.compile(r"(/[a-zA-Z0-9][a-zA-Z0-9_.-]*)+")
 
@@ -79,9 +77,7 @@ def _write_key(directory: Path, algorithm: str) -> SigningKey:
     """Create a new key file with mode 0600 (written to a temporary name, then renamed into place)."""
     key = _generate(algorithm)
     kid = f"{algorithm.lower()}-{secrets.token_hex(4)}"
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     temporary = directory / f".{kid}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -215,9 +211,7 @@ class KeyStore:
         if groups:
             claims["wlcg.groups"] = _checked_groups(groups)
         signing = self.current
-        token = jwt.encode(
-            claims, signing.key, algorithm=signing.algorithm, headers={"kid": signing.kid, "typ": "JWT"}
-        )
+        token = jwt.encode(claims, signing.key, algorithm=signing.algorithm, headers={"kid": signing.kid, "typ": "JWT"})
         if len(token) > MAX_TOKEN_SIZE:
             raise InvalidInput(f"token would be {len(token)} characters, over {MAX_TOKEN_SIZE}: fewer scopes")
         return token

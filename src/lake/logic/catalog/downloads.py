@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import groupby
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -35,15 +36,13 @@ def download_plan(conn: Connection, caller: Caller, ref: DIDRef, rse_expression:
         )  # fmt: skip
 
 
-def _source(access: RSEAccess, row, caller: Caller, issuer: TokenIssuer,  # type: ignore[no-untyped-def]
-            tokens: dict[tuple[str, str], str]) -> SourceReplica:  # fmt: skip
+def _source(
+    access: RSEAccess, row: Any, caller: Caller, issuer: TokenIssuer, tokens: dict[tuple[str, str], str]
+) -> SourceReplica:
+    """A replica's PFN with a read token for its scope's directory on that RSE (minted once per directory)."""
     pfn = access.pfn(row.scope, row.name, row.path)
-    key = (access.rse.id, row.scope)
+    directory = row.path.rsplit("/", 1)[0] if row.path else access.scope_url_path(row.scope)
+    key = (access.rse.id, directory)
     if key not in tokens:
-        directory = access.pfn(row.scope, row.name, row.path).rsplit("/", 3)[0]
-        from urllib.parse import urlsplit
-
-        tokens[key] = issuer.storage_token(
-            caller.account, storage_audience(pfn), StorageOp.READ, [urlsplit(directory).path or "/"]
-        )
+        tokens[key] = issuer.storage_token(caller.account, storage_audience(pfn), StorageOp.READ, [directory])
     return SourceReplica(rse=access.rse.name, pfn=pfn, token=tokens[key])

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, insert, select, tuple_
 from lake.core.checksums import normalize_adler32
 from lake.core.clock import utcnow
 from lake.core.errors import ChecksumMismatch, DIDNotFound, InvalidInput, UnsupportedOperation
-from lake.core.lfn2pfn import build_pfn, lfn2path
+from lake.core.lfn2pfn import build_pfn, lfn2path, normalize_prefix, scope_directory
 from lake.core.models import (
     DIDIn,
     DIDRef,
@@ -38,6 +38,10 @@ class RSEAccess:
 
     rse: RSEOut
     protocol: ProtocolOut
+
+    def scope_url_path(self, scope: str) -> str:
+        """The URL path of the scope's directory on this RSE: what a read token for the scope covers."""
+        return normalize_prefix(self.protocol.prefix) + scope_directory(scope)
 
     def pfn(self, scope: str, name: str, path: str | None = None) -> str:
         relative = path or lfn2path(scope, name, self.rse.lfn2pfn_algorithm)
@@ -210,10 +214,11 @@ def list_replicas(conn: Connection, ref: DIDRef, rse_expression: str | None = No
     """Every replica of a file, or of every file below a collection, with its PFN; streams rows."""
     query = replica_query(conn, ref, rse_expression, state)
     access = _read_access(conn)
+    names = {rse.id: rse.name for rse in rses.list_rses(conn)}
     for row in conn.execute(query):
         rse_access_ = access.get(row.rse_id)
         yield ReplicaOut(
-            scope=row.scope, name=row.name, rse=rse_access_.rse.name if rse_access_ else row.rse_id,
+            scope=row.scope, name=row.name, rse=names.get(row.rse_id, row.rse_id),
             state=ReplicaState(row.state), bytes=row.bytes, adler32=row.adler32, md5=row.md5,
             pfn=rse_access_.pfn(row.scope, row.name, row.path) if rse_access_ else None,
         )  # fmt: skip

@@ -1,0 +1,39 @@
+"""The `lake` command: global options and the command groups (each group is one module)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lake.cli import auth, did, replica, rse, scope, transfer, up
+from lake.cli.common import CliState, LakeGroup
+
+app = typer.Typer(
+    cls=LakeGroup,
+    help="Lake: a scientific data lake. Log in, upload, find and download data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option("--url", envvar="LAKE_URL", help="lake API URL")] = None,
+    json: Annotated[bool, typer.Option("--json", help="machine-readable output (NDJSON for lists)")] = False,
+) -> None:
+    """Lake: a scientific data lake."""
+    ctx.obj = CliState(url=url, json=json)
+
+
+app.command("login")(auth.login)
+app.command("whoami")(auth.whoami)
+app.command("upload")(transfer.upload)
+app.command("download")(transfer.download)
+app.command("up")(up.up)
+app.command("endpoint")(up.endpoint)
+app.add_typer(rse.app, name="rse")
+app.add_typer(scope.app, name="scope")
+app.add_typer(did.app, name="did")
+app.add_typer(replica.app, name="replica")
