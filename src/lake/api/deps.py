@@ -20,14 +20,14 @@ from lake.logic.services import Services
 ADMIN_CACHE_SECONDS = 5.0
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-def public() -> None:
+async def public() -> None:
     """Marks a route as deliberately open to anonymous callers (checked by a test over all routes)."""
 
 
@@ -52,8 +52,11 @@ class _AdminCache:
 admin_cache = _AdminCache()
 
 
-def current_caller(request: Request, svc: ServicesDep) -> Caller:
-    """The account behind the bearer token; every non-public route depends on this."""
+async def current_caller(request: Request, svc: ServicesDep) -> Caller:
+    """The account behind the bearer token; every non-public route depends on this.
+
+    Async on purpose: validation is cached CPU work, so it runs on the loop instead of a thread hop.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -33,7 +33,8 @@ def add_did(did: DIDIn, caller: CallerDep, svc: ServicesDep) -> DIDOut:
 
 
 @router.get("/v1/dids/{scope}/{name:path}")
-def get_did(scope: str, name: str, _caller: CallerDep, svc: ServicesDep, meta: bool = False) -> DIDOut:
+async def get_did(scope: str, name: str, _caller: CallerDep, svc: ServicesDep, meta: bool = False) -> DIDOut:
+    """A primary-key lookup, run on the event loop: cheaper than a thread hop for the hottest read."""
     with svc.db.transaction() as conn:
         return dids.get_did(conn, scope, name, with_meta=meta)
 
