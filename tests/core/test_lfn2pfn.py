@@ -68,16 +68,10 @@ def test_pfn_always_writes_the_port():
 
 
 def test_pfn_drops_a_leading_slash_of_the_path():
-    assert (
-        build_pfn("root", "xrd.example.org", 1094, "/store/", "/a/b")
-        == "root://xrd.example.org:1094/store/a/b"
-    )
+    assert build_pfn("root", "xrd.example.org", 1094, "/store/", "/a/b") == "root://xrd.example.org:1094/store/a/b"
 
 
 def test_pfn_of_hash_path_end_to_end():
     h = hashlib.md5(b"user.jdoe:f.root").hexdigest()
     path = lfn2path("user.jdoe", "f.root")
-    assert (
-        build_pfn("https", "h", 8443, "/lake", path)
-        == f"https://h:8443/lake/user/jdoe/{h[:2]}/{h[2:4]}/f.root"
-    )
+    assert build_pfn("https", "h", 8443, "/lake", path) == f"https://h:8443/lake/user/jdoe/{h[:2]}/{h[2:4]}/f.root"

@@ -88,9 +88,7 @@ def b64(data: bytes) -> str:
 
 def hs256(payload: dict[str, Any], secret: bytes, kid: str) -> str:
     """An HS256 token built by hand (PyJWT refuses to use a PEM as an HMAC secret)."""
-    signing_input = (
-        f"{b64(json.dumps({'alg': 'HS256', 'kid': kid}).encode())}.{b64(json.dumps(payload).encode())}"
-    )
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'kid': kid}).encode())}.{b64(json.dumps(payload).encode())}"
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(signature)}"
 
@@ -160,9 +158,7 @@ def test_alg_none_is_rejected() -> None:
 
 
 def test_hs256_signed_with_the_public_pem_is_rejected() -> None:
-    pem = RSA_KEY.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    pem = RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     rejected(hs256(claims(), pem, "rs1"), "algorithm")
 
 
@@ -281,9 +277,7 @@ def test_token_without_audience_is_rejected() -> None:
     rejected(sign(claims(aud=None)), "no valid 'aud'")
 
 
-@pytest.mark.parametrize(
-    "aud", ["https://other.example", "https://storage.example:443/", "HTTPS://STORAGE.EXAMPLE"]
-)
+@pytest.mark.parametrize("aud", ["https://other.example", "https://storage.example:443/", "HTTPS://STORAGE.EXAMPLE"])
 def test_token_for_other_audience_is_rejected(aud: str) -> None:
     rejected(sign(claims(aud=aud)), "not meant for this service")
 
@@ -373,9 +367,7 @@ def test_traversal_in_scope_path_never_grants(scope: str) -> None:
     assert not storage_allowed([scope], "read", "/data/../etc/passwd")
 
 
-@pytest.mark.parametrize(
-    "path", ["/data/../etc/passwd", "/data/%2e%2e/etc", "/data%2fx", "/data/f\x00", "data/f"]
-)
+@pytest.mark.parametrize("path", ["/data/../etc/passwd", "/data/%2e%2e/etc", "/data%2fx", "/data/f\x00", "data/f"])
 def test_traversal_or_tricks_in_request_path_are_denied(path: str) -> None:
     assert not storage_allowed(["storage.read:/data"], "read", path)
 
@@ -405,9 +397,7 @@ def test_stage_does_not_grant_read() -> None:
     assert not storage_allowed(["storage.stage:/tape"], "read", "/tape/f")
 
 
-@pytest.mark.parametrize(
-    "scope", ["storage.modify:/", "storage.create:/", "storage.stage:/", "storage.poll:/"]
-)
+@pytest.mark.parametrize("scope", ["storage.modify:/", "storage.create:/", "storage.stage:/", "storage.poll:/"])
 def test_read_is_granted_only_by_read(scope: str) -> None:
     assert not storage_allowed([scope], "read", "/data/f")
 

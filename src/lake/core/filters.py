@@ -40,9 +40,7 @@ class Term:
         if not self.key:
             raise InvalidFilter("filter term has an empty key", term=str(self))
         if not _KEY.fullmatch(self.key):
-            raise InvalidFilter(
-                f"invalid filter key {self.key!r}: use letters, digits, '_', '.' and '-'", key=self.key
-            )
+            raise InvalidFilter(f"invalid filter key {self.key!r}: use letters, digits, '_', '.' and '-'", key=self.key)
         if self.op not in OPERATORS:
             raise InvalidFilter(
                 f"unknown operator {self.op!r} for key {self.key!r}; use one of {', '.join(OPERATORS)}",

@@ -29,9 +29,7 @@ def _check(kind: str, name: object, pattern: re.Pattern[str], rule: str, max_len
     if not name:
         raise InvalidName(f"{kind} must not be empty", name=name)
     if max_length is not None and len(name) > max_length:
-        raise InvalidName(
-            f"{kind} {name!r} is too long: {len(name)} characters, limit {max_length}", name=name
-        )
+        raise InvalidName(f"{kind} {name!r} is too long: {len(name)} characters, limit {max_length}", name=name)
     if not pattern.fullmatch(name):
         raise InvalidName(f"invalid {kind} {name!r}: {rule}", name=name)
     return name

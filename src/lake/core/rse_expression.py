@@ -46,9 +46,7 @@ class AttributeEquals:
     value: str | bool = True
 
     def select(self, rses: RSEs) -> set[str]:
-        return {
-            name for name, attrs in rses.items() if _equals(_attribute(name, attrs, self.key), self.value)
-        }
+        return {name for name, attrs in rses.items() if _equals(_attribute(name, attrs, self.key), self.value)}
 
 
 @dataclass(frozen=True)
@@ -126,18 +124,14 @@ def _validate(expression: str) -> None:
         raise InvalidRSEExpression("RSE expression is empty", expression=expression)
     if not _ALLOWED.fullmatch(expression):
         bad = next(c for c in expression if not _ALLOWED.fullmatch(c))
-        raise InvalidRSEExpression(
-            f"invalid character {bad!r} in RSE expression {expression!r}", expression=expression
-        )
+        raise InvalidRSEExpression(f"invalid character {bad!r} in RSE expression {expression!r}", expression=expression)
     depth = 0
     for char in expression:
         depth += {"(": 1, ")": -1}.get(char, 0)
         if depth < 0:
             break
     if depth != 0:
-        raise InvalidRSEExpression(
-            f"unbalanced parentheses in RSE expression {expression!r}", expression=expression
-        )
+        raise InvalidRSEExpression(f"unbalanced parentheses in RSE expression {expression!r}", expression=expression)
 
 
 def _term(text: str, expression: str) -> Expr:
@@ -173,9 +167,7 @@ class _Parser:
         self.position = 0
 
     def _error(self, problem: str) -> InvalidRSEExpression:
-        return InvalidRSEExpression(
-            f"{problem} in RSE expression {self.expression!r}", expression=self.expression
-        )
+        return InvalidRSEExpression(f"{problem} in RSE expression {self.expression!r}", expression=self.expression)
 
     def _next(self) -> str | None:
         token = self.tokens[self.position] if self.position < len(self.tokens) else None

@@ -281,8 +281,7 @@ class TokenValidator:
         if not audiences and not accept_any_audience:
             raise ValueError("a validator needs at least one audience")
         self._issuers: dict[str, KeySet | _LoadedKeys] = {
-            iss: source if isinstance(source, KeySet) else _LoadedKeys(source, clock)
-            for iss, source in trusted.items()
+            iss: source if isinstance(source, KeySet) else _LoadedKeys(source, clock) for iss, source in trusted.items()
         }
         self._audiences = frozenset(audiences) | ({ANY_AUDIENCE} if accept_any_audience else frozenset())
         self._leeway = leeway

@@ -1,0 +1,50 @@
+"""What every request handler needs: the store, the authorizer, the TPC source client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from lake.core.errors import AlreadyExists
+from lake.core.tokens import TokenClaims
+from lake.endpoint.asgi import Request
+from lake.endpoint.auth import Authorizer
+from lake.endpoint.store import Store, Target
+
+
+class PreconditionFailed(AlreadyExists):
+    """`If-None-Match: *` or `Overwrite: F` met an existing file (HTTP 412)."""
+
+    status = 412
+
+
+class SourceClient:
+    """The HTTP client the endpoint pulls sources with (created in the serving loop, closed at shutdown)."""
+
+    def __init__(self, verify: bool | str = True, timeout: float = 60.0) -> None:
+        self._verify = verify
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def get(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(verify=self._verify, timeout=self._timeout, follow_redirects=True)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+@dataclass(frozen=True)
+class Context:
+    store: Store
+    authorizer: Authorizer
+    sources: SourceClient
+
+    def authenticate(self, request: Request) -> tuple[TokenClaims, Target]:
+        """Validate the bearer token first (401 before anything else), then map the path safely."""
+        claims = self.authorizer.claims(request.header("authorization"))
+        return claims, self.store.target(request.raw_path)
