@@ -16,17 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.utils import to_base64url_uint
 
 from lake.core.errors import InvalidToken
-from lake.core.tokens import (
-    ANY_AUDIENCE,
-    EXP_LEEWAY,
-    KeySet,
-    StorageOp,
-    TokenValidator,
-    check_scope_path,
-    claims_allow_storage,
-    storage_allowed,
-    storage_scope,
-)
+from lake.core.scopes import StorageOp, check_scope_path, claims_allow_storage, storage_allowed, storage_scope
+from lake.core.tokens import ANY_AUDIENCE, EXP_LEEWAY, KeySet, TokenValidator
 
 ISSUER = "https://issuer.example"
 AUDIENCE = "https://storage.example"

@@ -13,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from lake.core.errors import InvalidInput, InvalidToken
-from lake.core.tokens import TokenValidator, claims_allow_storage
+from lake.core.scopes import claims_allow_storage
+from lake.core.tokens import TokenValidator
 from lake.logic.auth.keystore import KeyStore
 
 ISSUER = "https://lake.example"

@@ -44,13 +44,23 @@ def validate_account(name: str) -> str:
 def validate_scope(name: str) -> str:
     """A scope: 1-25 characters of letters, digits, '_', '-' and '.' (e.g. `user.jdoe`)."""
     rule = "only letters, digits, '_', '-' and '.' are allowed"
-    return _check("scope", name, _SCOPE, rule, SCOPE_MAX)
+    _check("scope", name, _SCOPE, rule, SCOPE_MAX)
+    if name in (".", ".."):
+        raise InvalidName(f"invalid scope {name!r}: scopes become storage paths", name=name)
+    return name
 
 
 def validate_did_name(name: str) -> str:
     """A DID name: up to 250 characters of letters, digits, '/', '.', '-', '_', not starting with '.-_'."""
     rule = "it must start with a letter, a digit or '/' and contain only letters, digits, '/', '.', '-', '_'"
-    return _check("DID name", name, _DID_NAME, rule, DID_NAME_MAX)
+    _check("DID name", name, _DID_NAME, rule, DID_NAME_MAX)
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        raise InvalidName(
+            f"invalid DID name {name!r}: names become storage paths, so '/'-separated parts must not be empty, "
+            "'.' or '..'",
+            name=name,
+        )
+    return name
 
 
 def validate_rse_name(name: str) -> str:

@@ -16,7 +16,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -40,11 +39,9 @@ REFETCH_INTERVAL = 60  # at most one refetch per issuer per minute on unknown ki
 
 _JWS = PyJWS(algorithms=["RS256", "ES256"])  # nothing else is even registered: no HMAC, no none
 _VERSION = re.compile(r"([0-9]+)\.([0-9]+)")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ENCODED = re.compile(r"%(2e|2f|5c|[01][0-9a-f]|7f)", re.IGNORECASE)
 
 
-def _quote(value: Any) -> str:
+def quote_claim(value: Any) -> str:
     """Show an untrusted value in a message: repr, truncated (never echo a hostile claim whole)."""
     text = repr(value)
     return text if len(text) <= 64 else text[:61] + "..."
@@ -210,7 +207,7 @@ def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def _verified_payload(token: str, key: VerificationKey, header: Mapping[str, Any]) -> dict[str, Any]:
     """Check the signature with the key's pinned algorithm and return the signed claims."""
     if header.get("alg") != key.algorithm:
-        raise InvalidToken(f"algorithm {_quote(header.get('alg'))} not allowed for key {key.kid!r}")
+        raise InvalidToken(f"algorithm {quote_claim(header.get('alg'))} not allowed for key {key.kid!r}")
     try:
         payload = json.loads(_JWS.decode(token, key.key, algorithms=[key.algorithm]))
     except (PyJWTError, ValueError) as err:
@@ -245,7 +242,7 @@ def _check_profile(claims: Mapping[str, Any]) -> None:
     if match is None:
         raise InvalidToken("token has no valid 'wlcg.ver' claim")
     if int(match.group(1)) != SUPPORTED_MAJOR:
-        raise InvalidToken(f"unsupported WLCG profile version {_quote(ver)}")
+        raise InvalidToken(f"unsupported WLCG profile version {quote_claim(ver)}")
     _text(claims, "jti")
     _text(claims, "sub", max_len=255)
 
@@ -310,10 +307,10 @@ class TokenValidator:
             raise InvalidToken("token header has no 'kid'")
         iss = unverified.get("iss")
         if not isinstance(iss, str) or iss not in self._issuers:
-            raise InvalidToken(f"issuer {_quote(iss)} is not trusted")
+            raise InvalidToken(f"issuer {quote_claim(iss)} is not trusted")
         key = self._issuers[iss].get(kid)
         if key is None:
-            raise InvalidToken(f"unknown key id {_quote(kid)} for issuer {iss!r}")
+            raise InvalidToken(f"unknown key id {quote_claim(kid)} for issuer {iss!r}")
         claims = _verified_payload(token, key, header)
         self._check_times(claims, now)
         audiences = self._check_audience(claims)
@@ -349,94 +346,5 @@ class TokenValidator:
         if not audiences or not all(isinstance(a, str) and a for a in audiences):
             raise InvalidToken("token has no valid 'aud' claim")
         if self._audiences.isdisjoint(audiences):
-            raise InvalidToken(f"token is not meant for this service (aud {_quote(aud)})")
+            raise InvalidToken(f"token is not meant for this service (aud {quote_claim(aud)})")
         return audiences
-
-
-class StorageOp(StrEnum):
-    """Storage operations a `storage.<op>:<path>` scope can grant."""
-
-    READ = "read"
-    CREATE = "create"
-    MODIFY = "modify"
-    STAGE = "stage"
-
-
-# Profile v1.2+: modify is a strict superset of create; stage does not imply read.
-_GRANTS: dict[str, frozenset[StorageOp]] = {
-    "storage.read": frozenset({StorageOp.READ}),
-    "storage.create": frozenset({StorageOp.CREATE}),
-    "storage.modify": frozenset({StorageOp.MODIFY, StorageOp.CREATE}),
-    "storage.stage": frozenset({StorageOp.STAGE}),
-}
-
-
-def _path_problem(path: Any) -> str | None:
-    """Why `path` is not a canonical absolute scope path, or None if it is."""
-    if not isinstance(path, str) or not path.startswith("/"):
-        return "not an absolute path"
-    if _CONTROL.search(path):
-        return "control character"
-    if _ENCODED.search(path):
-        return "percent-encoded dot, slash, backslash or control character"
-    if "//" in path:
-        return "empty segment"
-    if any(segment in (".", "..") for segment in path.split("/")):
-        return "dot segment"
-    return None
-
-
-def check_scope_path(path: str) -> None:
-    """Raise InvalidToken unless `path` is canonical: absolute, no dot or empty segments, no encodings."""
-    problem = _path_problem(path)
-    if problem:
-        raise InvalidToken(f"non-canonical scope path {_quote(path)}: {problem}")
-
-
-def storage_scope(op: StorageOp | str, path: str) -> str:
-    """Build `storage.<op>:<path>` for a canonical path (never pathless)."""
-    check_scope_path(path)
-    return f"storage.{StorageOp(op).value}:{path}"
-
-
-def _canonical_request(path: Any) -> str | None:
-    """Canonicalise a requested path (drop `.` and empty segments); None on `..` or encoded tricks."""
-    if not isinstance(path, str) or not path.startswith("/"):
-        return None
-    if _CONTROL.search(path) or _ENCODED.search(path):
-        return None
-    segments = path.split("/")
-    if ".." in segments:
-        return None
-    kept = [segment for segment in segments if segment not in ("", ".")]
-    directory = segments[-1] in ("", ".") and bool(kept)
-    return "/" + "/".join(kept) + ("/" if directory else "")
-
-
-def _covers(scope_path: str, request: str) -> bool:
-    """Whole-segment match; a scope path ending in `/` covers the directory, not a file of that name."""
-    base = scope_path.rstrip("/")
-    if request == base:
-        return not scope_path.endswith("/")
-    return request.startswith(base + "/")
-
-
-def storage_allowed(scopes: Iterable[str], op: StorageOp | str, path: str) -> bool:
-    """Deny by default: True only if a well-formed `storage.*:<path>` scope grants `op` on `path`."""
-    wanted = StorageOp(op)
-    request = _canonical_request(path)
-    if request is None:
-        return False
-    for scope in scopes:
-        name, sep, scope_path = scope.partition(":")
-        grants = _GRANTS.get(name)
-        if grants is None or not sep or wanted not in grants or _path_problem(scope_path):
-            continue
-        if _covers(scope_path, request):
-            return True
-    return False
-
-
-def claims_allow_storage(claims: TokenClaims, op: StorageOp | str, path: str) -> bool:
-    """Whether validated claims grant `op` on `path` (see storage_allowed)."""
-    return storage_allowed(claims.scopes, op, path)

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from lake.core.errors import InvalidToken, PermissionDenied, Unauthenticated, Unavailable
+from lake.core.scopes import StorageOp, claims_allow_storage
 from lake.core.settings import EndpointSettings
-from lake.core.tokens import KeySet, KeySource, StorageOp, TokenClaims, TokenValidator, claims_allow_storage
+from lake.core.tokens import KeySet, KeySource, TokenClaims, TokenValidator
 
 JWKS_TIMEOUT = 5.0
 # WLCG profile: every storage.* scope also allows stat (size, checksum) on its paths.

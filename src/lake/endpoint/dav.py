@@ -7,7 +7,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from lake.core.errors import Conflict, FileNotFoundOnStorage, LakeError
-from lake.core.tokens import StorageOp
+from lake.core.scopes import StorageOp
 from lake.endpoint.asgi import Request, http_date
 from lake.endpoint.auth import STAT_OPS, Authorizer
 from lake.endpoint.context import Context

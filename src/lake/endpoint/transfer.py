@@ -7,7 +7,8 @@ import os
 import re
 
 from lake.core.errors import AlreadyExists, Conflict, InvalidInput, LakeError
-from lake.core.tokens import StorageOp, TokenClaims
+from lake.core.scopes import StorageOp
+from lake.core.tokens import TokenClaims
 from lake.endpoint.asgi import ClientGone, Headers, Request, http_date
 from lake.endpoint.auth import STAT_OPS, Authorizer
 from lake.endpoint.context import Context, PreconditionFailed

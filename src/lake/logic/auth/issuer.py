@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from lake.core.tokens import StorageOp, storage_scope
+from lake.core.scopes import StorageOp, storage_scope
 from lake.logic.auth.keystore import KeyStore
 
 MAX_PATH_SCOPES = 16

@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.utils import to_base64url_uint
 
 from lake.core.errors import InvalidInput, InvalidToken, LakeError
-from lake.core.tokens import MAX_TOKEN_SIZE, MIN_RSA_BITS, WLCG_VERSION, KeySet, check_scope_path
+from lake.core.scopes import check_scope_path
+from lake.core.tokens import MAX_TOKEN_SIZE, MIN_RSA_BITS, WLCG_VERSION, KeySet
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from lake.core.models import DIDRef, DownloadFile, ReplicaState, SourceReplica
-from lake.core.tokens import StorageOp
+from lake.core.scopes import StorageOp
 from lake.logic.auth.issuer import TokenIssuer, storage_audience
 from lake.logic.auth.policy import Caller
 from lake.logic.catalog.replicas import RSEAccess, _read_access, replica_query

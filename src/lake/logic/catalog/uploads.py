@@ -24,7 +24,7 @@ from lake.core.models import (
     UploadTarget,
     UploadTicket,
 )
-from lake.core.tokens import StorageOp
+from lake.core.scopes import StorageOp
 from lake.db import schema as t
 from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
 from lake.logic.auth.policy import Caller, require_scope_writer
