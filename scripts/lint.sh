@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 V=.venv/bin
-$V/ruff check src tests benchmarks
-$V/ruff format --check src tests benchmarks
+paths=(src tests)
+[ -d benchmarks ] && paths+=(benchmarks)
+$V/ruff check "${paths[@]}"
+$V/ruff format --check "${paths[@]}"
 $V/lint-imports
 $V/mypy
