@@ -92,6 +92,10 @@ class DuplicateDID(AlreadyExists):
     code = "DuplicateDID"
 
 
+class DuplicateRule(AlreadyExists):
+    code = "DuplicateRule"
+
+
 class Conflict(LakeError):
     code, status = "Conflict", 409
 
@@ -104,6 +108,14 @@ class UnsupportedOperation(Conflict):
     code = "UnsupportedOperation"
 
 
+class InsufficientTargetRSEs(Conflict):
+    code = "InsufficientTargetRSEs"
+
+
+class RuleNotFound(NotFound):
+    code = "RuleNotFound"
+
+
 class ChecksumMismatch(LakeError):
     code, status = "ChecksumMismatch", 422
 
@@ -114,6 +126,10 @@ class QuotaExceeded(LakeError):
 
 class TemporaryFailure(LakeError):
     code, status, retryable = "TemporaryFailure", 503, True
+
+
+class Timeout(TemporaryFailure):
+    code, status = "Timeout", 504
 
 
 class Unavailable(TemporaryFailure):

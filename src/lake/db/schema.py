@@ -187,3 +187,6 @@ replicas = Table(
     Column("updated_at", DateTime, nullable=False),
     Index("ix_replicas_did", "scope", "name"),
 )
+
+# The policy-engine tables share this metadata; importing them here makes `metadata` complete.
+from lake.db import schema_policy as _policy_tables  # noqa: E402, F401
