@@ -64,7 +64,7 @@ class RuleIn(Model):
     priority: int = Field(default=3, ge=1, le=5)
     source_replica_expression: str | None = None
     purge_replicas: bool = False
-    ignore_account_limit: bool = False
+    ignore_account_limit: bool = Field(default=False, description="admins only: skip quota checks")
     comments: str | None = None
     account: str | None = Field(default=None, description="owner; default the caller (others: admins only)")
 

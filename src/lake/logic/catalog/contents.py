@@ -11,6 +11,7 @@ from lake.core.clock import utcnow
 from lake.core.errors import AlreadyExists, ClosedCollection, DIDNotFound, InvalidInput, UnsupportedOperation
 from lake.core.models import DIDOut, DIDRef, DIDType
 from lake.db import schema as t
+from lake.db.schema_policy import updated_dids
 from lake.logic.auth.policy import Caller, require_scope_writer
 from lake.logic.catalog.dids import did_out, get_row
 
@@ -50,7 +51,13 @@ def attach_rows(conn: Connection, parent: DIDRef, child_rows: Sequence[Any]) -> 
     if rows:
         conn.execute(insert(t.contents), rows)
         _refresh_size(conn, parent)
+        note_update(conn, parent, "ATTACH")
     return len(rows)
+
+
+def note_update(conn: Connection, did: DIDRef, action: str) -> None:
+    """Queue the change for the rule evaluator, which adjusts the locks of rules on the DID and above it."""
+    conn.execute(insert(updated_dids).values(scope=did.scope, name=did.name, action=action, created_at=utcnow()))
 
 
 def detach(conn: Connection, caller: Caller, parent: DIDRef, children: Sequence[DIDRef]) -> int:
@@ -73,6 +80,7 @@ def detach(conn: Connection, caller: Caller, parent: DIDRef, children: Sequence[
             )
         )
     _refresh_size(conn, parent)
+    note_update(conn, parent, "DETACH")
     return len(keys)
 
 

@@ -1,0 +1,240 @@
+"""Locks: one per (rule, file, RSE). Creating them creates the wanted replicas and transfer requests;
+releasing them tombstones replicas nobody wants any more. All operations are set-based (bulk)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
+
+from lake.core.clock import utcnow
+from lake.core.models import ReplicaState
+from lake.core.partition import bucket_of
+from lake.core.policy import LockState, TransferState
+from lake.db import schema as t
+from lake.db.schema_policy import locks, rules, transfers
+from lake.logic.monitoring.events import event_row, record_many
+from lake.logic.rules.files import RuleFile
+
+CHUNK = 500
+ACTIVE_TRANSFER = (TransferState.QUEUED.value, TransferState.SUBMITTED.value, TransferState.WAITING.value)
+OBSOLETE = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Placement:
+    file: RuleFile
+    rse_id: str
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _replica_states(conn: Connection, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+    """(rse_id, scope, name) -> replica state, for the given keys."""
+    r = t.replicas.c
+    found: dict[tuple[str, str, str], str] = {}
+    for chunk in _chunks(keys):
+        query = select(r.rse_id, r.scope, r.name, r.state).where(tuple_(r.rse_id, r.scope, r.name).in_(chunk))
+        found.update({(a, b, c): s for a, b, c, s in conn.execute(query)})
+    return found
+
+
+def _active_transfers(conn: Connection, keys: Sequence[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    x = transfers.c
+    found: set[tuple[str, str, str]] = set()
+    for chunk in _chunks(keys):
+        query = select(x.dest_rse_id, x.scope, x.name).where(
+            tuple_(x.dest_rse_id, x.scope, x.name).in_(chunk), x.state.in_(ACTIVE_TRANSFER), x.hop_of.is_(None)
+        )
+        found.update((a, b, c) for a, b, c in conn.execute(query))
+    return found
+
+
+def add_locks(conn: Connection, rule: Any, placements: Sequence[Placement]) -> tuple[int, int]:
+    """Lock each placement for the rule; missing replicas become COPYING with a QUEUED transfer.
+
+    Returns (locks OK, locks REPLICATING).
+    """
+    now = utcnow()
+    keys = [(p.rse_id, p.file.scope, p.file.name) for p in placements]
+    states = _replica_states(conn, keys)
+    missing = [p for p in placements if states.get((p.rse_id, p.file.scope, p.file.name)) != "AVAILABLE"]
+    lock_rows = [
+        {"rule_id": rule.id, "scope": p.file.scope, "name": p.file.name, "rse_id": p.rse_id,
+         "account": rule.account, "bytes": p.file.bytes, "repair_cnt": 0, "created_at": now, "updated_at": now,
+         "state": LockState.OK.value if states.get((p.rse_id, p.file.scope, p.file.name)) == "AVAILABLE"
+         else LockState.REPLICATING.value}
+        for p in placements
+    ]  # fmt: skip
+    if lock_rows:
+        conn.execute(insert(locks), lock_rows)
+    _insert_copying_replicas(conn, [p for p in missing if (p.rse_id, p.file.scope, p.file.name) not in states], now)
+    _bump_lock_counts(conn, keys, +1)
+    queue_transfers(conn, rule, missing)
+    return len(placements) - len(missing), len(missing)
+
+
+def _insert_copying_replicas(conn: Connection, placements: Sequence[Placement], now: datetime) -> None:
+    rows = [
+        {"rse_id": p.rse_id, "scope": p.file.scope, "name": p.file.name, "bytes": p.file.bytes,
+         "adler32": p.file.adler32, "md5": p.file.md5, "path": None, "state": ReplicaState.COPYING.value,
+         "lock_cnt": 0, "tombstone": None, "accessed_at": None, "created_at": now, "updated_at": now}
+        for p in placements
+    ]  # fmt: skip
+    if rows:
+        conn.execute(insert(t.replicas), rows)
+
+
+def _bump_lock_counts(conn: Connection, keys: Sequence[tuple[str, str, str]], delta: int) -> None:
+    if not keys:
+        return
+    r = t.replicas.c
+    statement = (
+        update(t.replicas)
+        .where(r.rse_id == bindparam("k_rse"), r.scope == bindparam("k_scope"), r.name == bindparam("k_name"))
+        .values(lock_cnt=r.lock_cnt + delta, tombstone=None if delta > 0 else r.tombstone)
+    )
+    conn.execute(statement, [{"k_rse": a, "k_scope": b, "k_name": c} for a, b, c in keys])
+
+
+def queue_transfers(conn: Connection, rule: Any, placements: Sequence[Placement]) -> int:
+    """A QUEUED transfer per missing replica, unless one is already active for it."""
+    now = utcnow()
+    active = _active_transfers(conn, [(p.rse_id, p.file.scope, p.file.name) for p in placements])
+    rows, seen = [], set()
+    for p in placements:
+        key = (p.rse_id, p.file.scope, p.file.name)
+        if key in active or key in seen:
+            continue
+        seen.add(key)
+        transfer_id = uuid.uuid4().hex
+        rows.append(
+            {"id": transfer_id, "scope": p.file.scope, "name": p.file.name, "dest_rse_id": p.rse_id,
+             "source_rse_id": None, "hop_of": None, "rule_id": rule.id, "state": TransferState.QUEUED.value,
+             "activity": rule.activity, "priority": rule.priority, "bytes": p.file.bytes, "adler32": p.file.adler32,
+             "md5": p.file.md5, "source_replica_expression": rule.source_replica_expression, "attempt": 0,
+             "max_attempts": 3, "retry_after": None, "bucket": bucket_of(transfer_id), "worker": None, "mode": None,
+             "error_category": None, "error": None, "created_at": now, "submitted_at": None, "finished_at": None,
+             "updated_at": now}
+        )  # fmt: skip
+    if rows:
+        conn.execute(insert(transfers), rows)
+        record_many(conn, [_queued_event(row) for row in rows])
+    return len(rows)
+
+
+def _queued_event(row: dict[str, Any]) -> dict[str, Any]:
+    return event_row("transfer.queued", scope=row["scope"], name=row["name"], rule_id=row["rule_id"],
+                     transfer_id=row["id"], bytes=row["bytes"], activity=row["activity"])  # fmt: skip
+
+
+def release_locks(
+    conn: Connection, rule_id: str, purge: bool, keys: Sequence[tuple[str, str, str]] | None = None
+) -> int:
+    """Remove a rule's locks (all, or those on the given (rse_id, scope, name)); tombstone orphans."""
+    query = select(locks.c.rse_id, locks.c.scope, locks.c.name).where(locks.c.rule_id == rule_id)
+    held = [tuple(row) for row in conn.execute(query)]
+    if keys is not None:
+        wanted = set(keys)
+        held = [k for k in held if k in wanted]
+    for chunk in _chunks(held):
+        conn.execute(
+            delete(locks).where(
+                locks.c.rule_id == rule_id, tuple_(locks.c.rse_id, locks.c.scope, locks.c.name).in_(chunk)
+            )
+        )
+    _bump_lock_counts(conn, held, -1)  # type: ignore[arg-type]
+    tombstone_unlocked(conn, held, purge)  # type: ignore[arg-type]
+    return len(held)
+
+
+def tombstone_unlocked(conn: Connection, keys: Sequence[tuple[str, str, str]], purge: bool) -> None:
+    """Replicas whose last lock went away become deletable: OBSOLETE if purged or never completed,
+    otherwise their last access (LRU order for the reaper). Their pending transfers are cancelled."""
+    r = t.replicas.c
+    now = utcnow()
+    for chunk in _chunks(keys):
+        unlocked = and_(tuple_(r.rse_id, r.scope, r.name).in_(chunk), r.lock_cnt <= 0)
+        obsolete = purge or None
+        conn.execute(
+            update(t.replicas)
+            .where(unlocked, r.state != ReplicaState.AVAILABLE.value)
+            .values(tombstone=OBSOLETE, lock_cnt=0, updated_at=now)
+        )
+        conn.execute(
+            update(t.replicas)
+            .where(unlocked, r.state == ReplicaState.AVAILABLE.value)
+            .values(tombstone=OBSOLETE if obsolete else func.coalesce(r.accessed_at, r.created_at), lock_cnt=0)
+        )
+        _cancel_unwanted_transfers(conn, chunk, now)
+
+
+def _cancel_unwanted_transfers(conn: Connection, keys: Sequence[tuple[str, str, str]], now: datetime) -> None:
+    x = transfers.c
+    still_locked = (
+        select(locks.c.rse_id)
+        .where(locks.c.rse_id == x.dest_rse_id, locks.c.scope == x.scope, locks.c.name == x.name)
+        .exists()
+    )
+    conn.execute(
+        update(transfers)
+        .where(tuple_(x.dest_rse_id, x.scope, x.name).in_(keys), x.state.in_(("QUEUED", "WAITING")), ~still_locked)
+        .values(state=TransferState.CANCELLED.value, finished_at=now, updated_at=now)
+    )
+
+
+def refresh_rules(conn: Connection, rule_ids: Iterable[str]) -> None:
+    """Recount locks per state and derive each rule's state (SUSPENDED rules keep theirs)."""
+    now = utcnow()
+    for chunk in _chunks(sorted(set(rule_ids))):
+        counts: dict[str, dict[str, int]] = {rid: {} for rid in chunk}
+        query = (
+            select(locks.c.rule_id, locks.c.state, func.count())
+            .where(locks.c.rule_id.in_(chunk))
+            .group_by(locks.c.rule_id, locks.c.state)
+        )
+        for rid, state, n in conn.execute(query):
+            counts[rid][state] = n
+        for rid, c in counts.items():
+            _store_counts(conn, rid, c, now)
+
+
+def _store_counts(conn: Connection, rule_id: str, counts: dict[str, int], now: datetime) -> None:
+    ok, replicating, stuck = (counts.get(s.value, 0) for s in (LockState.OK, LockState.REPLICATING, LockState.STUCK))
+    state = "STUCK" if stuck else "REPLICATING" if replicating else "OK"
+    values: dict[str, Any] = {"locks_ok_cnt": ok, "locks_replicating_cnt": replicating, "locks_stuck_cnt": stuck,
+                              "updated_at": now}  # fmt: skip
+    row = conn.execute(
+        select(rules.c.state, rules.c.account, rules.c.scope, rules.c.name).where(rules.c.id == rule_id)
+    ).first()
+    if row is None:
+        return
+    if row.state != "SUSPENDED":
+        values["state"] = state
+        if state == "OK":
+            values.update(error=None, stuck_at=None)
+        if state == "STUCK" and row.state != "STUCK":
+            values["stuck_at"] = now
+    conn.execute(update(rules).where(rules.c.id == rule_id).values(**values))
+    if row.state != values.get("state", row.state):
+        record_many(
+            conn, [event_row(f"rule.{values['state'].lower()}", rule_id=rule_id, scope=row.scope, name=row.name)]
+        )
+
+
+def set_lock_states(conn: Connection, keys: Sequence[tuple[str, str, str]], state: LockState) -> set[str]:
+    """Set every lock on these replicas (any rule) to a state; returns the affected rule ids."""
+    affected: set[str] = set()
+    now = utcnow()
+    for chunk in _chunks(keys):
+        where = tuple_(locks.c.rse_id, locks.c.scope, locks.c.name).in_(chunk)
+        affected.update(conn.execute(select(locks.c.rule_id).where(where)).scalars())
+        conn.execute(update(locks).where(where).values(state=state.value, updated_at=now))
+    return affected
