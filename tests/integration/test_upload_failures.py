@@ -118,3 +118,19 @@ def test_upload_to_an_rse_not_available_for_writing_is_refused(api, lake):
     data = {"rse": lake.rses[1], "files": [{"scope": "user.alice", "name": "x.dat", "bytes": 1, "adler32": "1"}]}
     response = api.post("/v1/uploads", json=data)
     assert response.status_code == 503 and response.json()["code"] == "Unavailable"
+
+
+def test_completed_upload_is_protected_by_an_upload_rule(api, lake):
+    t = ticket(api, lake, "pinned.dat")
+    put(t["targets"][0]["pfn"], t["token"], DATA)
+    assert complete(api, lake, "pinned.dat")["state"] == "AVAILABLE"
+    with lake.lake.services.db.transaction() as conn:
+        from sqlalchemy import select
+
+        from lake.db.schema import replicas
+        from lake.db.schema_policy import rules
+
+        rule = conn.execute(select(rules).where(rules.c.name == "pinned.dat")).one()
+        replica = conn.execute(select(replicas).where(replicas.c.name == "pinned.dat")).one()
+    assert (rule.copies, rule.rse_expression, rule.state, rule.locks_ok_cnt) == (1, lake.rses[0], "OK", 1)
+    assert replica.lock_cnt == 1 and replica.tombstone is None

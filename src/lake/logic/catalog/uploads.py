@@ -3,7 +3,8 @@
 1. `prepare_upload`: file DIDs are registered, replicas created as COPYING, and the client gets PFNs plus a
    storage token for exactly those paths.
 2. `complete_upload`: the server checks size and adler32 on storage; matching replicas become AVAILABLE and
-   are attached to the dataset; anything else is removed from the catalog (and from storage) and reported.
+   are protected by an upload rule (one copy on that RSE, as `rucio upload` does) and attached to the
+   dataset; anything else is removed from the catalog (and from storage) and reported.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
 from lake.logic.auth.policy import Caller, require_scope_writer
 from lake.logic.catalog import dids, replicas
 from lake.logic.catalog.replicas import RSEAccess, rse_access
+from lake.logic.rules.pins import pin_uploads
 from lake.storage.registry import get_backend
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,7 @@ def complete_upload(conn: Connection, caller: Caller, done: UploadDone, issuer: 
     states = _replica_states(conn, access.rse.id, keys)
     results = [_verify_one(conn, caller, access, ref, states.get((ref.scope, ref.name)), issuer) for ref in done.files]
     available = [DIDRef(scope=r.scope, name=r.name) for r in results if r.state == ReplicaState.AVAILABLE]
+    pin_uploads(conn, caller.account, access.rse.id, access.rse.name, available)
     if done.dataset is not None and available:
         replicas.attach_new_children(conn, caller, done.dataset, available)
     return results
