@@ -1,4 +1,4 @@
-"""`lake up`, `lake endpoint`: start server processes.
+"""`lake up`, `lake endpoint`, `lake daemon`: start server processes.
 
 The CLI may import only `lake.core`, so server code is imported lazily, by name, inside each command.
 """
@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from lake.cli.common import state
+from lake.cli.output import print_rows
 from lake.core.errors import UnsupportedOperation
 
 
@@ -27,7 +29,7 @@ def up(
     data_dir: Annotated[Path | None, typer.Option(help="where the lake keeps its state")] = None,
     port: Annotated[int | None, typer.Option(help="API port")] = None,
 ) -> None:
-    """Run a whole lake in one process: API and built-in storage endpoints (daemons join with the policy engine)."""
+    """Run a whole lake in one process: API, built-in storage endpoints and every registered daemon."""
     from lake.core.settings import ServerSettings
 
     given = {"data_dir": data_dir, "port": port}
@@ -40,3 +42,22 @@ def endpoint() -> None:
     from lake.core.settings import EndpointSettings
 
     _server_function("lake.endpoint.server", "serve")(EndpointSettings())
+
+
+def daemon(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="daemons to run; all when none", show_default=False)] = None,
+    once: Annotated[bool, typer.Option("--once", help="one iteration of each, in order, then exit")] = False,
+    greedy: Annotated[bool, typer.Option("--greedy", help="take all eligible work, ignoring thresholds")] = False,
+    list_: Annotated[bool, typer.Option("--list", help="print the registered daemons and exit")] = False,
+) -> None:
+    """Run daemons against the configured database (LAKE_*) until SIGTERM/SIGINT; instances share the work."""
+    if list_:
+        daemons = _server_function("lake.daemons.registry", "all_daemons")()
+        rows = [{"name": name, "description": spec.description} for name, spec in daemons.items()]
+        print_rows(rows, ["name", "description"], as_json=state(ctx).json)
+        return
+    from lake.core.settings import ServerSettings
+
+    run_daemons = _server_function("lake.daemons.runner", "run_daemons")
+    raise typer.Exit(run_daemons(ServerSettings(), names or [], once=once, greedy=greedy))

@@ -77,6 +77,7 @@ transfers = Table(
     Column("attempt", Integer, nullable=False, default=0),
     Column("max_attempts", Integer, nullable=False, default=3),
     Column("retry_after", DateTime),
+    Column("bucket", Integer, nullable=False, default=0, comment="crc32(id) % 1024, for hash partitioning"),
     Column("worker", String(255)),
     Column("mode", String(16)),
     Column("error_category", String(32)),

@@ -1,4 +1,4 @@
-"""`lake up`: the whole lake in one process: the API, built-in storage endpoints and (later) the daemons."""
+"""`lake up`: the whole lake in one process: the API, built-in storage endpoints and every registered daemon."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import json
 import secrets
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +16,14 @@ import uvicorn
 
 from lake.api.app import create_app
 from lake.core.settings import EndpointSettings, ServerSettings
+from lake.daemons.registry import all_daemons
+from lake.daemons.runner import join_threads, start_in_threads
 from lake.endpoint import create_app as create_endpoint_app
 from lake.logic.auth.bootstrap import bootstrap_accounts
 from lake.logic.services import Services
 from lake.server.sites import Site, register_distances, register_site, site_list
+
+DAEMON_STOP_TIMEOUT = 10.0  # seconds to wait for a daemon's current iteration when the lake stops
 
 
 class _Server(uvicorn.Server):
@@ -57,6 +62,8 @@ class EmbeddedLake:
     credentials: Credentials
     endpoints: list[tuple[Site, EndpointSettings]]
     servers: list[uvicorn.Server] = field(default_factory=list)
+    daemons: bool = True
+    daemon_stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod
     def prepare(cls, settings: ServerSettings) -> EmbeddedLake:
@@ -83,10 +90,17 @@ class EmbeddedLake:
         return self.servers
 
     async def serve(self) -> None:
+        """Serve until stopped; the daemons run in threads meanwhile and finish their iteration at the end."""
         servers = self.servers or self.build_servers()
-        await asyncio.gather(*(server.serve() for server in servers))
+        threads = start_in_threads(self.services, all_daemons().values(), self.daemon_stop) if self.daemons else []
+        try:
+            await asyncio.gather(*(server.serve() for server in servers))
+        finally:
+            self.daemon_stop.set()
+            await asyncio.to_thread(join_threads, threads, DAEMON_STOP_TIMEOUT)
 
     def stop(self) -> None:
+        self.daemon_stop.set()
         for server in self.servers:
             server.should_exit = True
 
@@ -99,6 +113,8 @@ class EmbeddedLake:
         lines = [f"Lake is up: API {url} (OpenAPI at {url}/docs)", "Built-in storage endpoints (RSEs):"]
         lines += [f"  {site.rse:<14} {ep.origin()}  site={site.site} country={site.country} tier={site.tier}"
                   for site, ep in self.endpoints]  # fmt: skip
+        if self.daemons:
+            lines.append(f"Daemons: {', '.join(all_daemons()) or 'none registered'}")
         lines += [
             f"Data directory: {self.settings.data_dir.resolve()} (passwords in credentials.json)",
             f"Log in:  lake login --url {url} --username {self.credentials.user} "

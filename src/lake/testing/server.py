@@ -54,14 +54,17 @@ class RunningLake:
 
 
 @contextmanager
-def running_lake(tmp_path: Path, endpoints: int = 2, database_url: str | None = None) -> Iterator[RunningLake]:
-    """Start API + endpoints in a thread; yields once every server accepts connections."""
+def running_lake(
+    tmp_path: Path, endpoints: int = 2, database_url: str | None = None, daemons: bool = True
+) -> Iterator[RunningLake]:
+    """Start API + endpoints (+ the registered daemons) in a thread; yields once every server accepts connections."""
     ports = free_ports(endpoints + 1)
     settings = ServerSettings(
         data_dir=tmp_path / "lake-data", database_url=database_url, port=ports[0], endpoint_base_port=ports[1],
         endpoint_count=endpoints, root_password=ROOT_PASSWORD, user_password=USER_PASSWORD,
     )  # fmt: skip
     lake = EmbeddedLake.prepare(settings)
+    lake.daemons = daemons
     lake.build_servers()
     thread = threading.Thread(target=asyncio.run, args=(lake.serve(),), daemon=True)
     thread.start()

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 06:57:32.182613
+Create Date: 2026-11-25 06:58:44.643774
 
 """
 
@@ -133,6 +133,7 @@ def upgrade() -> None:
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column("retry_after", sa.DateTime(), nullable=True),
+        sa.Column("bucket", sa.Integer(), nullable=False, comment="crc32(id) % 1024, for hash partitioning"),
         sa.Column("worker", sa.String(length=255), nullable=True),
         sa.Column("mode", sa.String(length=16), nullable=True),
         sa.Column("error_category", sa.String(length=32), nullable=True),
