@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from lake import __version__
 from lake.api.errors import install_error_handlers
-from lake.api.v1 import auth, dids, replicas, rses
+from lake.api.v1 import auth, dids, replicas, rses, rules, transfers
 from lake.logic.services import Services
 
 
@@ -14,6 +14,6 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="Lake", version=__version__)
     app.state.services = services
     install_error_handlers(app)
-    for module in (auth, dids, rses, replicas):
+    for module in (auth, dids, rses, replicas, rules, transfers):
         app.include_router(module.router)
     return app

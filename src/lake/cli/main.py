@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lake.cli import auth, did, replica, rse, scope, transfer, up
+from lake.cli import account, auth, did, replica, rse, rule, scope, transfer, transfer_cmd, up
 from lake.cli.common import CliState, LakeGroup
 
 app = typer.Typer(
@@ -38,3 +38,7 @@ app.add_typer(rse.app, name="rse")
 app.add_typer(scope.app, name="scope")
 app.add_typer(did.app, name="did")
 app.add_typer(replica.app, name="replica")
+app.add_typer(rule.app, name="rule")
+app.add_typer(transfer_cmd.app, name="transfer")
+app.add_typer(account.app, name="account")
+rse.app.command("usage")(transfer_cmd.rse_usage)

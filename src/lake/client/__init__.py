@@ -6,11 +6,12 @@ from lake.client.auth import AuthMixin
 from lake.client.catalog import CatalogMixin
 from lake.client.download import DownloadResult
 from lake.client.rses import RSEMixin
+from lake.client.rules import RuleMixin
 from lake.client.transfer import TransferMixin
 from lake.client.upload import ProgressCallback
 
 
-class LakeClient(AuthMixin, CatalogMixin, RSEMixin, TransferMixin):
+class LakeClient(AuthMixin, CatalogMixin, RSEMixin, RuleMixin, TransferMixin):
     """Talk to a lake: `LakeClient(ClientSettings())`, or pass `http=` (e.g. a Starlette TestClient)."""
 
 

@@ -25,7 +25,7 @@ def pin_uploads(conn: Connection, account: str, rse_id: str, rse_name: str, file
     """One OK rule (1 copy on `rse_name`) and its lock per file that has none yet; returns how many."""
     keys = [(f.scope, f.name) for f in files]
     r = rules.c
-    taken = set()
+    taken: set[tuple[str, str]] = set()
     for start in range(0, len(keys), 500):
         query = select(r.scope, r.name).where(
             r.account == account, r.rse_expression == rse_name, tuple_(r.scope, r.name).in_(keys[start : start + 500])
