@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 V=.venv/bin
 bash scripts/system-deps.sh
+bash scripts/install-rucio-client.sh
 bash scripts/lint.sh
 $V/pytest -q -p no:cacheprovider
 if command -v pg_ctlcluster >/dev/null && [ "$(id -u)" -eq 0 ]; then

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from lake import __version__
 from lake.api.errors import install_error_handlers
+from lake.api.rucio.app import create_rucio_app
 from lake.api.v1 import auth, dids, replicas, rses, rules, transfers
 from lake.logic.services import Services
 
@@ -16,4 +17,5 @@ def create_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     for module in (auth, dids, rses, replicas, rules, transfers):
         app.include_router(module.router)
+    app.mount("/rucio", create_rucio_app(services))  # Rucio's REST dialect (docs/api.md)
     return app

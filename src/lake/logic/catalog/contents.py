@@ -50,7 +50,7 @@ def attach_rows(conn: Connection, parent: DIDRef, child_rows: Sequence[Any]) -> 
     ]  # fmt: skip
     if rows:
         conn.execute(insert(t.contents), rows)
-        _refresh_size(conn, parent)
+        refresh_size(conn, parent)
         note_update(conn, parent, "ATTACH")
     return len(rows)
 
@@ -79,7 +79,7 @@ def detach(conn: Connection, caller: Caller, parent: DIDRef, children: Sequence[
                 tuple_(t.contents.c.child_scope, t.contents.c.child_name).in_(keys[start : start + CHUNK]),
             )
         )
-    _refresh_size(conn, parent)
+    refresh_size(conn, parent)
     note_update(conn, parent, "DETACH")
     return len(keys)
 
@@ -125,7 +125,8 @@ def _check_no_cycle(conn: Connection, parent: DIDRef, child_rows: Sequence[Any])
             )
 
 
-def _refresh_size(conn: Connection, parent: DIDRef) -> None:
+def refresh_size(conn: Connection, parent: DIDRef) -> None:
+    """Recompute a collection's length and bytes from its content rows."""
     totals = select(func.count(), func.coalesce(func.sum(t.contents.c.bytes), 0)).where(
         t.contents.c.scope == parent.scope, t.contents.c.name == parent.name
     )

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, tuple_, update
 
 from lake.core.clock import utcnow
 from lake.core.models import DIDRef, DIDType, ReplicaState
 from lake.core.partition import Partition
 from lake.db import schema as t
 from lake.db.schema_policy import rules
-from lake.logic.catalog.contents import note_update
+from lake.logic.catalog.contents import note_update, refresh_size
 from lake.logic.deletion.expiry import remove_rule
 from lake.logic.monitoring.events import event_row, record_many
 from lake.logic.rules.locks import OBSOLETE
@@ -86,17 +86,9 @@ def detach_from_parents(conn: Connection, keys: Sequence[Key]) -> None:
         return
     conn.execute(delete(t.contents).where(pointing))
     for scope, name in parents:
-        _refresh_size(conn, (scope, name))
-        note_update(conn, DIDRef(scope=scope, name=name), "DETACH")
-
-
-def _refresh_size(conn: Connection, key: Key) -> None:
-    c, d = t.contents.c, t.dids.c
-    totals = select(func.count(), func.coalesce(func.sum(c.bytes), 0)).where(c.scope == key[0], c.name == key[1])
-    length, size = conn.execute(totals).one()
-    conn.execute(
-        update(t.dids).where(d.scope == key[0], d.name == key[1]).values(length=length, bytes=size, updated_at=utcnow())
-    )
+        parent = DIDRef(scope=scope, name=name)
+        refresh_size(conn, parent)
+        note_update(conn, parent, "DETACH")
 
 
 def bury_dids(conn: Connection, keys: Sequence[Key]) -> None:

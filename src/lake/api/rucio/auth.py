@@ -1,0 +1,136 @@
+"""Rucio authentication: `/auth/userpass`, `/auth/validate`, `/ping`, and the token gate of every other route.
+
+Tokens are Lake JWTs. The ones issued here also work at the storage endpoints: the Rucio upload and
+download clients present the API token (when it is a JWT) as the storage bearer token, so the token also
+names every RSE protocol origin as an audience and carries `storage.read` on the protocol prefixes and
+`storage.create` on the directories of the scopes the account owns (everything for administrators),
+the same rights Lake's own upload and download plans grant path by path.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import Connection
+
+from lake import __version__
+from lake.api.deps import ServicesDep, admin_cache, public
+from lake.api.rucio.errors import RucioError
+from lake.api.rucio.formats import json_response, rfc1123
+from lake.core.errors import LakeError
+from lake.core.lfn2pfn import normalize_prefix, scope_directory
+from lake.core.scopes import StorageOp, storage_scope
+from lake.core.tokens import TokenClaims
+from lake.logic.auth import accounts
+from lake.logic.auth.issuer import storage_audience
+from lake.logic.auth.policy import Caller
+from lake.logic.catalog import rses, scopes
+from lake.logic.services import Services
+
+TOKEN_HEADER = "x-rucio-auth-token"
+RUCIO_VERSION = "41.0.0"  # the upstream release whose REST dialect this adapter follows
+
+router = APIRouter()
+
+
+def _token_of(request: Request) -> str:
+    token = request.headers.get(TOKEN_HEADER, "").strip()
+    if not token:
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        token = bearer.strip() if scheme.lower() == "bearer" else ""
+    if not token:
+        raise RucioError("ValueError", "Token must be set.", 400)
+    return token
+
+
+def _claims(svc: Services, token: str) -> TokenClaims:
+    try:
+        return svc.validator.validate(token)
+    except LakeError as exc:
+        raise RucioError(
+            "CannotAuthenticate", f"Cannot authenticate with given credentials: {exc.message}", 401
+        ) from exc
+
+
+async def rucio_caller(request: Request, svc: ServicesDep) -> Caller:
+    """The account bound to `X-Rucio-Auth-Token` (or a bearer JWT); every non-auth route depends on it."""
+    claims = _claims(svc, _token_of(request))
+    return Caller(account=claims.sub, admin=admin_cache.is_admin(svc, claims.sub))
+
+
+RucioCallerDep = Annotated[Caller, Depends(rucio_caller)]
+
+
+def storage_scopes(conn: Connection, caller: Caller) -> tuple[list[str], list[str]]:
+    """(audiences, scopes) of every RSE protocol: read under each prefix, create in the caller's scopes."""
+    owned = [] if caller.admin else [s.name for s in scopes.list_scopes(conn, caller.account)]
+    audiences: set[str] = set()
+    granted: set[str] = set()
+    for rse in rses.list_rses(conn):
+        for p in rse.protocols:
+            audiences.add(storage_audience(f"{p.scheme}://{p.hostname}:{p.port}"))
+            prefix = normalize_prefix(p.prefix)
+            granted.add(storage_scope(StorageOp.READ, prefix.rstrip("/") or "/"))
+            if caller.admin:
+                granted.add(storage_scope(StorageOp.CREATE, prefix.rstrip("/") or "/"))
+            granted.update(storage_scope(StorageOp.CREATE, prefix + scope_directory(s)) for s in owned)
+    return sorted(audiences), sorted(granted)
+
+
+def issue_token(svc: Services, conn: Connection, caller: Caller) -> str:
+    audiences, granted = storage_scopes(conn, caller)
+    issuer = svc.issuer
+    return issuer.keystore.mint(
+        issuer.issuer, caller.account, [issuer.api_audience, *audiences], ["lake.api", *granted], issuer.lifetime
+    )
+
+
+@router.get("/auth/userpass", dependencies=[Depends(public)])
+def userpass(request: Request, svc: ServicesDep) -> Response:
+    """Log in with `X-Rucio-Username`/`X-Rucio-Password` (and optionally `X-Rucio-Account`)."""
+    username = request.headers.get("x-rucio-username")
+    password = request.headers.get("x-rucio-password")
+    if not username or not password:
+        raise RucioError("CannotAuthenticate", "Cannot authenticate without username and password", 401)
+    try:
+        with svc.db.transaction() as conn:
+            caller = accounts.authenticate_userpass(conn, username, password, request.headers.get("x-rucio-account"))
+            token = issue_token(svc, conn, caller)
+    except LakeError as exc:
+        message = f"Cannot authenticate to account {request.headers.get('x-rucio-account')} with given credentials"
+        raise RucioError("CannotAuthenticate", f"{message}: {exc.message}", 401) from exc
+    expires = time.time() + svc.issuer.lifetime
+    headers = {
+        "X-Rucio-Auth-Token": token,
+        "X-Rucio-Auth-Token-Expires": rfc1123(_utc(expires)) or "",
+        "X-Rucio-Auth-Account": caller.account,
+    }
+    return Response(status_code=200, headers=headers)
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+@router.get("/auth/validate", dependencies=[Depends(public)])
+def validate(request: Request, svc: ServicesDep) -> Response:
+    """The token's account, identity and expiry, as the Python repr of a dict (upstream's format)."""
+    claims = _claims(svc, _token_of(request))
+    info = {
+        "account": claims.sub,
+        "identity": f"SUB={claims.sub}, ISS={claims.iss}",
+        "lifetime": rfc1123(_utc(float(claims.exp))),
+        "audience": " ".join(claims.aud),
+        "authz_scope": " ".join(claims.scopes),
+    }
+    return Response(repr(info), media_type="text/plain")
+
+
+@router.get("/ping", dependencies=[Depends(public)])
+def ping() -> Response:
+    """The Rucio server version Lake speaks (clients gate some calls on it) and Lake's own version."""
+    return json_response({"version": RUCIO_VERSION, "lake_version": __version__})

@@ -1,0 +1,149 @@
+"""Replicas in Rucio's dialect: listings (JSON stream or metalink), registration and state updates.
+
+`POST /replicas` (state C) then `PUT /replicas` (state A) is `rucio upload`'s two-step registration; the
+second step is Lake's upload completion, which checks size and adler32 on the storage before the
+replica becomes AVAILABLE, then marks the locks already waiting for it (the upload rule's) OK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from lake.api.deps import ServicesDep
+from lake.api.rucio.auth import RucioCallerDep
+from lake.api.rucio.errors import RucioError
+from lake.api.rucio.formats import created, flag, json_dict, json_stream
+from lake.core.errors import error_from_dict
+from lake.core.models import DIDRef, FileIn, RegisterFilesIn, ReplicaOut, ReplicaState, UploadDone
+from lake.core.policy import LockState
+from lake.logic.catalog import replicas, rses, uploads
+from lake.logic.rules import locks
+
+router = APIRouter()
+
+STATE_LETTERS = {"A": "AVAILABLE", "U": "UNAVAILABLE", "C": "COPYING", "B": "BEING_DELETED", "D": "BAD",
+                 "T": "TEMPORARY_UNAVAILABLE"}  # fmt: skip
+METALINK = "application/metalink4+xml"
+
+
+def replica_state(value: Any) -> ReplicaState:
+    text = str(value or "A").upper()
+    try:
+        return ReplicaState(STATE_LETTERS.get(text, text))
+    except ValueError as exc:
+        raise RucioError("InvalidObject", f"unknown replica state '{value}'", 400) from exc
+
+
+def file_replicas(conn: Connection, ref: DIDRef, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One dict per file below `ref`, its replicas (AVAILABLE unless `all_states`) best first."""
+    state = None if flag(body.get("all_states")) else ReplicaState.AVAILABLE.value
+    schemes = body.get("schemes") or None
+    info = {rse.name: rse for rse in rses.list_rses(conn)}
+    files: dict[tuple[str, str], list[ReplicaOut]] = {}
+    for replica in replicas.list_replicas(conn, ref, body.get("rse_expression"), state):
+        if replica.pfn is None or (schemes and replica.pfn.split(":", 1)[0] not in schemes):
+            continue
+        files.setdefault((replica.scope, replica.name), []).append(replica)
+    for (scope, name), found in files.items():
+        found.sort(key=lambda r: r.rse)
+        pfns = {
+            r.pfn: {"rse_id": info[r.rse].id, "rse": r.rse, "type": info[r.rse].rse_type.value,
+                    "volatile": info[r.rse].volatile, "domain": "wan", "priority": rank, "client_extract": False}
+            for rank, r in enumerate(found, start=1)
+        }  # fmt: skip
+        yield {
+            "scope": scope, "name": name, "bytes": found[0].bytes, "md5": found[0].md5, "adler32": found[0].adler32,
+            "pfns": pfns, "rses": {r.rse: [r.pfn] for r in found}, "states": {r.rse: r.state.value for r in found},
+        }  # fmt: skip
+
+
+def metalink(files: list[dict[str, Any]]) -> str:
+    """The metalink 4 document the download client parses (sources in preference order)."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<metalink xmlns="urn:ietf:params:xml:ns:metalink">\n']
+    for f in files:
+        parts.append(
+            f" <file name={quoteattr(f['name'])}>\n  <identity>{escape(f['scope'])}:{escape(f['name'])}</identity>\n"
+        )
+        for kind in ("adler32", "md5"):
+            if f[kind]:
+                parts.append(f'  <hash type="{kind}">{escape(f[kind])}</hash>\n')
+        parts.append(f"  <size>{f['bytes']}</size>\n")
+        for pfn, source in f["pfns"].items():
+            parts.append(f"  <url location={quoteattr(source['rse'])} domain=\"wan\" priority=\"{source['priority']}\""
+                         f' client_extract="false">{escape(pfn)}</url>\n')  # fmt: skip
+        parts.append(" </file>\n")
+    parts.append("</metalink>\n")
+    return "".join(parts)
+
+
+@router.post("/replicas/list")
+async def list_replicas(request: Request, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
+    """Per-file replica dicts for `dids` (collections expanded); metalink when the Accept header asks."""
+    body = await json_dict(request)
+    dids = [DIDRef(scope=d["scope"], name=d["name"]) for d in body.get("dids") or []]
+
+    def produce(conn: Connection) -> Iterator[dict[str, Any]]:
+        for ref in dids:
+            yield from file_replicas(conn, ref, body)
+
+    if METALINK in request.headers.get("accept", ""):
+        with svc.db.transaction() as conn:
+            return Response(metalink(list(produce(conn))), media_type=METALINK)
+    return json_stream(svc, produce)
+
+
+@router.post("/replicas")
+async def add_replicas(request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
+    """Register files and their replicas on one RSE (state from the files, default AVAILABLE)."""
+    body = await json_dict(request)
+    items = body.get("files") or []
+    state = replica_state(items[0].get("state")) if items else ReplicaState.AVAILABLE
+    try:
+        files = [FileIn(scope=f["scope"], name=f["name"], bytes=f["bytes"], adler32=f["adler32"], md5=f.get("md5"),
+                        meta=_scalar_meta(f.get("meta"))) for f in items]  # fmt: skip
+        request_ = RegisterFilesIn(rse=body["rse"], files=files, state=state)
+    except (KeyError, TypeError, ValidationError) as exc:
+        raise RucioError("InvalidObject", f"invalid replica registration: {exc}", 400) from exc
+    with svc.db.transaction() as conn:
+        replicas.register_files(conn, caller, request_)
+    return created()
+
+
+def _scalar_meta(meta: Any) -> dict[str, Any]:
+    """File metadata worth keeping (e.g. `guid`); nested values are dropped."""
+    if not isinstance(meta, dict):
+        return {}
+    return {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
+
+
+@router.put("/replicas")
+async def update_replicas(request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
+    """State A after an upload: verified on storage, then AVAILABLE (other target states are refused)."""
+    body = await json_dict(request)
+    items = body.get("files") or []
+    if any(replica_state(f.get("state")) != ReplicaState.AVAILABLE for f in items):
+        raise RucioError("UnsupportedOperation", "Lake only accepts replica state updates to AVAILABLE", 409)
+    refs = [DIDRef(scope=f["scope"], name=f["name"]) for f in items]
+    with svc.db.transaction() as conn:
+        results = uploads.complete_upload(conn, caller, UploadDone(rse=body["rse"], files=refs), svc.issuer)
+        rse_id = rses.rse_id(conn, body["rse"])
+        done = [(rse_id, r.scope, r.name) for r in results if r.state == ReplicaState.AVAILABLE]
+        locks.refresh_rules(conn, locks.set_lock_states(conn, done, LockState.OK))
+    failed = next((r.error for r in results if r.error), None)
+    if failed is not None:
+        raise error_from_dict(failed)
+    return Response(status_code=200)
+
+
+@router.get("/replicas/{scope}/{name:path}")
+def did_replicas(scope: str, name: str, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
+    """AVAILABLE replicas of every file below a DID, as `POST /replicas/list` gives them."""
+    ref = DIDRef(scope=scope, name=name)
+    return json_stream(svc, lambda conn: file_replicas(conn, ref, {}))
