@@ -1,0 +1,200 @@
+"""Claiming work: orphaned transfers back to the queue, then QUEUED transfers -> SUBMITTED jobs.
+
+Candidates are this instance's partition of QUEUED transfers whose backoff has passed, by priority (higher
+first) then age. Each gets the best source with a direct route and a free link; per-link and per-destination
+limits count SUBMITTED transfers of every instance. The claim itself is a compare-and-set
+(`WHERE id = :id AND state = 'QUEUED'`) so two instances never run the same transfer; on PostgreSQL the
+candidates are also read with FOR UPDATE SKIP LOCKED. Transfers without sources or any path fail here
+(without I/O); those needing a hop get one. The caller commits before any copy starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select, update
+
+from lake.core.clock import utcnow
+from lake.core.models import RSEOut
+from lake.core.partition import Partition
+from lake.core.policy import ErrorCategory, TransferState
+from lake.db.schema_policy import transfers
+from lake.logic.monitoring.events import event_row, record_many
+from lake.logic.transfers import multihop
+from lake.logic.transfers.failures import TransferFailed
+from lake.logic.transfers.job import Job
+from lake.logic.transfers.outcome import fail
+from lake.logic.transfers.paths import Route, direct_route, hop_via
+from lake.logic.transfers.sources import Source, SourceRanker, Topology, available_replicas
+
+LINK_LIMIT = 4  # per source -> destination; RSE attribute max_transfers_per_link (either end, lowest wins)
+DEST_LIMIT = 8  # concurrent transfers per destination (RSE attribute max_transfers)
+SCAN_FACTOR = 4  # candidates read per wanted job, since some wait for a busy link
+
+
+def recover_orphans(conn: Connection, partition: Partition, live: Collection[str]) -> int:
+    """SUBMITTED transfers of workers without a live heartbeat go back to the queue (their copy, if it
+    finished, is verified and accepted by the next attempt)."""
+    x = transfers.c
+    orphans = conn.execute(
+        select(x.id, x.worker, x.scope, x.name, x.rule_id).where(
+            x.state == TransferState.SUBMITTED.value, partition.sql(x.bucket),
+            or_(x.worker.is_(None), x.worker.not_in(sorted(live))),
+        )
+    ).all()  # fmt: skip
+    now, events = utcnow(), []
+    for row in orphans:
+        requeued = conn.execute(
+            update(transfers)
+            .where(x.id == row.id, x.state == TransferState.SUBMITTED.value, x.worker == row.worker)
+            .values(state=TransferState.QUEUED.value, worker=None, retry_after=None, updated_at=now)
+        ).rowcount
+        if requeued:
+            events.append(event_row("transfer.requeued", transfer_id=row.id, rule_id=row.rule_id, scope=row.scope,
+                                    name=row.name, message=f"worker {row.worker} has no live heartbeat"))  # fmt: skip
+    record_many(conn, events)
+    return len(events)
+
+
+def _limit(rses_: Iterable[RSEOut], attribute: str, default: int) -> int:
+    """The smallest limit any of these RSEs sets through `attribute`, else the default."""
+    found = []
+    for rse in rses_:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            found.append(int(rse.attributes[attribute]))
+    return min(found, default=default)
+
+
+@dataclass
+class Load:
+    """SUBMITTED transfers per link and per destination, against their limits."""
+
+    topology: Topology
+    links: Counter[tuple[str, str]] = field(default_factory=Counter)
+    dests: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def current(cls, conn: Connection, topology: Topology) -> Load:
+        x = transfers.c
+        load = cls(topology)
+        query = select(x.source_rse_id, x.dest_rse_id, func.count()).where(x.state == TransferState.SUBMITTED.value)
+        for source, dest, count in conn.execute(query.group_by(x.source_rse_id, x.dest_rse_id)):
+            load.links[(source, dest)] += count
+            load.dests[dest] += count
+        return load
+
+    def dest_full(self, dest: RSEOut) -> bool:
+        return self.dests[dest.id] >= _limit([dest], "max_transfers", DEST_LIMIT)
+
+    def link_free(self, source: RSEOut, dest: RSEOut) -> bool:
+        return self.links[(source.id, dest.id)] < _limit([source, dest], "max_transfers_per_link", LINK_LIMIT)
+
+    def add(self, source: RSEOut, dest: RSEOut) -> None:
+        self.links[(source.id, dest.id)] += 1
+        self.dests[dest.id] += 1
+
+
+def _candidates(conn: Connection, partition: Partition, limit: int) -> list[Any]:
+    x = transfers.c
+    query = (
+        select(transfers)
+        .where(x.state == TransferState.QUEUED.value, or_(x.retry_after.is_(None), x.retry_after <= utcnow()),
+               partition.sql(x.bucket))
+        .order_by(x.priority.desc(), x.created_at, x.id)
+        .limit(limit * SCAN_FACTOR)
+    )  # fmt: skip
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query))
+
+
+def _take(conn: Connection, transfer: Any, source: Source, route: Route, worker: str) -> bool:
+    """QUEUED -> SUBMITTED for this worker, if nobody else took it first."""
+    now = utcnow()
+    x = transfers.c
+    return bool(
+        conn.execute(
+            update(transfers)
+            .where(x.id == transfer.id, x.state == TransferState.QUEUED.value)
+            .values(state=TransferState.SUBMITTED.value, worker=worker, source_rse_id=source.rse.id,
+                    mode=route.mode, submitted_at=now, updated_at=now)
+        ).rowcount
+    )  # fmt: skip
+
+
+def _submitted_event(job: Job) -> dict[str, Any]:
+    row = job.transfer
+    return event_row("transfer.submitted", transfer_id=row.id, rule_id=row.rule_id, scope=row.scope, name=row.name,
+                     source_rse=job.source_rse, dest_rse=job.dest_rse, bytes=row.bytes, activity=row.activity,
+                     payload={"mode": job.route.mode, "worker": job.worker, "attempt": row.attempt})  # fmt: skip
+
+
+@dataclass
+class Claimed:
+    """What one claim step did: jobs to run now, and transfers settled without I/O (failed or parked)."""
+
+    jobs: list[Job] = field(default_factory=list)
+    settled: int = 0
+
+
+def claim(conn: Connection, partition: Partition, worker: str, limit: int) -> Claimed:
+    """Plan and claim up to `limit` transfers of this partition for `worker`."""
+    topology = Topology.load(conn)
+    load = Load.current(conn, topology)
+    ranker = SourceRanker(conn, topology)
+    candidates = _candidates(conn, partition, limit)
+    replicas = available_replicas(conn, [(c.scope, c.name) for c in candidates])
+    claimed = Claimed()
+    for transfer in candidates:
+        if len(claimed.jobs) >= limit:
+            break
+        sources = ranker.rank(transfer, replicas.get((transfer.scope, transfer.name), []))
+        _plan(conn, transfer, sources, load, worker, claimed)
+    record_many(conn, [_submitted_event(job) for job in claimed.jobs])
+    return claimed
+
+
+def _plan(conn: Connection, transfer: Any, sources: list[Source], load: Load, worker: str, claimed: Claimed) -> None:
+    """Claim the transfer on its best free direct route, start a hop, wait for capacity, or fail it."""
+    dest = load.topology.rses.get(transfer.dest_rse_id)
+    if dest is None or not dest.availability_write:
+        why = TransferFailed(ErrorCategory.STORAGE_ERROR, "the destination RSE is not available for writing")
+        claimed.settled += fail(conn, transfer, why)
+        return
+    if load.dest_full(dest):
+        return
+    if not sources:
+        why = TransferFailed(ErrorCategory.SOURCE_MISSING, "no AVAILABLE replica on a readable RSE to copy from")
+        claimed.settled += fail(conn, transfer, why)
+        return
+    routed = [(source, route) for source in sources if (route := direct_route(source.rse, dest)) is not None]
+    if not routed:
+        claimed.settled += _hop_or_fail(conn, transfer, sources, dest, load.topology)
+        return
+    free = [(source, route) for source, route in routed if load.link_free(source.rse, dest)]
+    if free and _take(conn, transfer, free[0][0], free[0][1], worker):
+        load.add(free[0][0].rse, dest)
+        claimed.jobs.append(Job(transfer, free[0][0], free[0][1], worker))
+
+
+def _hop_or_fail(conn: Connection, transfer: Any, sources: list[Source], dest: RSEOut, topology: Topology) -> bool:
+    """Start a hop through the cheapest usable intermediate; wait while one is being filled; else NO_PATH.
+
+    Hops never hop again (their source is pinned), so a path is at most two transfers long.
+    """
+    excluded: set[str] = set()
+    while not transfer.hop_of and (choice := hop_via(sources, dest, topology, frozenset(excluded))) is not None:
+        source, inter = choice
+        status = multihop.intermediate_status(conn, transfer, inter)
+        if status == "free":
+            return multihop.start_hop(conn, transfer, source, inter)
+        if status == "busy":
+            return False
+        excluded.add(inter.id)
+    names = ", ".join(source.rse.name for source in sources)
+    why = TransferFailed(ErrorCategory.NO_PATH, f"no route from {names} to {dest.name}, direct or through one hop")
+    return fail(conn, transfer, why)
