@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
@@ -11,6 +12,7 @@ from lake.core.clock import utcnow
 from lake.core.errors import AlreadyExists, ClosedCollection, DIDNotFound, InvalidInput, UnsupportedOperation
 from lake.core.models import DIDOut, DIDRef, DIDType
 from lake.db import schema as t
+from lake.db.bulk import present_keys, rows_by_key
 from lake.db.schema_policy import updated_dids
 from lake.logic.auth.policy import Caller, require_scope_writer
 from lake.logic.catalog.dids import did_out, get_row
@@ -36,8 +38,22 @@ def attach(conn: Connection, caller: Caller, parent: DIDRef, children: Sequence[
     return attach_rows(conn, parent, child_rows)
 
 
+def attach_files(conn: Connection, caller: Caller, dataset: DIDRef, files: Sequence[Any]) -> int:
+    """Attach files known to exist (objects with scope, name, bytes, adler32, md5) to an open dataset."""
+    row = get_row(conn, dataset.scope, dataset.name)
+    require_scope_writer(conn, caller, dataset.scope)
+    _check_collection_open(row)
+    if row.did_type != DIDType.DATASET.value:
+        raise InvalidInput(
+            f"files can only be attached to a dataset, not to the container '{dataset.scope}:{dataset.name}'"
+        )
+    files = [SimpleNamespace(scope=f.scope, name=f.name, did_type="FILE", bytes=f.bytes, adler32=f.adler32, md5=f.md5)
+             for f in files]  # fmt: skip
+    return attach_rows(conn, dataset, files)
+
+
 def attach_rows(conn: Connection, parent: DIDRef, child_rows: Sequence[Any]) -> int:
-    """Insert content rows (no checks) and refresh the parent's length and bytes."""
+    """Insert content rows (no type checks) and grow the parent's length and bytes."""
     already = _attached_subset(conn, parent, [(c.scope, c.name) for c in child_rows])
     if already:
         scope, name = next(iter(already))
@@ -50,9 +66,19 @@ def attach_rows(conn: Connection, parent: DIDRef, child_rows: Sequence[Any]) -> 
     ]  # fmt: skip
     if rows:
         conn.execute(insert(t.contents), rows)
-        refresh_size(conn, parent)
+        _grow(conn, parent, len(rows), sum(r["bytes"] or 0 for r in rows))
         note_update(conn, parent, "ATTACH")
     return len(rows)
+
+
+def _grow(conn: Connection, parent: DIDRef, files: int, size: int) -> None:
+    """Add to a collection's length and bytes (incremental: no recount of large datasets)."""
+    d = t.dids.c
+    conn.execute(
+        update(t.dids)
+        .where(d.scope == parent.scope, d.name == parent.name)
+        .values(length=func.coalesce(d.length, 0) + files, bytes=func.coalesce(d.bytes, 0) + size, updated_at=utcnow())
+    )
 
 
 def note_update(conn: Connection, did: DIDRef, action: str) -> None:
@@ -93,10 +119,8 @@ def _check_collection_open(row: Any) -> None:
 
 def _existing_children(conn: Connection, children: Sequence[DIDRef]) -> list[Any]:
     keys = list(dict.fromkeys((c.scope, c.name) for c in children))
-    found: dict[tuple[str, str], Any] = {}
-    for start in range(0, len(keys), CHUNK):
-        query = select(t.dids).where(tuple_(t.dids.c.scope, t.dids.c.name).in_(keys[start : start + CHUNK]))
-        found.update({(r.scope, r.name): r for r in conn.execute(query)})
+    d = t.dids.c
+    found = rows_by_key(conn, (d.scope, d.name, d.did_type, d.bytes, d.adler32, d.md5), d.scope, d.name, keys)
     for key in keys:
         if key not in found:
             raise DIDNotFound(f"DID '{key[0]}:{key[1]}' does not exist")
@@ -104,15 +128,8 @@ def _existing_children(conn: Connection, children: Sequence[DIDRef]) -> list[Any
 
 
 def _attached_subset(conn: Connection, parent: DIDRef, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    present: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), CHUNK):
-        query = select(t.contents.c.child_scope, t.contents.c.child_name).where(
-            t.contents.c.scope == parent.scope,
-            t.contents.c.name == parent.name,
-            tuple_(t.contents.c.child_scope, t.contents.c.child_name).in_(keys[start : start + CHUNK]),
-        )
-        present.update((s, n) for s, n in conn.execute(query))
-    return present
+    c = t.contents.c
+    return present_keys(conn, c.child_scope, c.child_name, keys, c.scope == parent.scope, c.name == parent.name)
 
 
 def _check_no_cycle(conn: Connection, parent: DIDRef, child_rows: Sequence[Any]) -> None:

@@ -6,11 +6,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, tuple_
+from sqlalchemy import Connection, and_, insert, select
 
 from lake.core.checksums import normalize_adler32
 from lake.core.clock import utcnow
-from lake.core.errors import ChecksumMismatch, DIDNotFound, InvalidInput, UnsupportedOperation
+from lake.core.errors import ChecksumMismatch, DIDNotFound, DuplicateDID, InvalidInput, UnsupportedOperation
 from lake.core.lfn2pfn import build_pfn, lfn2path, normalize_prefix, scope_directory
 from lake.core.models import (
     DIDIn,
@@ -26,6 +26,7 @@ from lake.core.models import (
 )
 from lake.core.names import validate_did_name, validate_scope
 from lake.db import schema as t
+from lake.db.bulk import present_keys, rows_by_key
 from lake.logic.auth.policy import Caller, require_scope_writer
 from lake.logic.catalog import contents, dids, meta, rses
 
@@ -73,12 +74,9 @@ def normalize_files(files: Sequence[FileIn]) -> list[FileIn]:
 
 
 def _existing_files(conn: Connection, files: Sequence[FileIn]) -> dict[tuple[str, str], Any]:
-    keys = [(f.scope, f.name) for f in files]
-    found: dict[tuple[str, str], Any] = {}
-    for start in range(0, len(keys), CHUNK):
-        query = select(t.dids).where(tuple_(t.dids.c.scope, t.dids.c.name).in_(keys[start : start + CHUNK]))
-        found.update({(r.scope, r.name): r for r in conn.execute(query)})
-    return found
+    d = t.dids.c
+    columns = (d.scope, d.name, d.did_type, d.bytes, d.adler32)
+    return rows_by_key(conn, columns, d.scope, d.name, [(f.scope, f.name) for f in files])
 
 
 def ensure_files(conn: Connection, caller: Caller, files: Sequence[FileIn]) -> list[FileIn]:
@@ -103,11 +101,12 @@ def ensure_files(conn: Connection, caller: Caller, files: Sequence[FileIn]) -> l
 
 
 def _insert_files(conn: Connection, caller: Caller, files: Sequence[FileIn]) -> None:
-    by_scope: dict[str, list[str]] = {}
-    for f in files:
-        by_scope.setdefault(f.scope, []).append(f.name)
-    for scope, names in by_scope.items():
-        dids.ensure_new_names(conn, scope, names)
+    """Insert new file DIDs (checked absent from `dids` by the caller; never used before: `deleted_dids`)."""
+    d = t.deleted_dids.c
+    reused = present_keys(conn, d.scope, d.name, [(f.scope, f.name) for f in files])
+    if reused:
+        scope, name = sorted(reused)[0]
+        raise DuplicateDID(f"DID '{scope}:{name}' existed before and was deleted: names are never reused")
     now = utcnow()
     rows = [
         {"scope": f.scope, "name": f.name, "did_type": "FILE", "account": caller.account, "is_open": None,
@@ -122,16 +121,14 @@ def _insert_files(conn: Connection, caller: Caller, files: Sequence[FileIn]) -> 
         conn.execute(insert(t.did_meta), meta_rows)
 
 
-def add_replica_rows(conn: Connection, rse_id: str, files: Sequence[FileIn], state: ReplicaState) -> int:
-    """Insert replicas that do not exist yet on this RSE; returns how many were added."""
-    keys = [(f.scope, f.name) for f in files]
-    present: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), CHUNK):
-        query = select(t.replicas.c.scope, t.replicas.c.name).where(
-            t.replicas.c.rse_id == rse_id,
-            tuple_(t.replicas.c.scope, t.replicas.c.name).in_(keys[start : start + CHUNK]),
-        )
-        present.update((s, n) for s, n in conn.execute(query))
+def add_replica_rows(conn: Connection, rse_id: str, files: Sequence[FileIn], state: ReplicaState,
+                     new: Sequence[FileIn] = ()) -> int:  # fmt: skip
+    """Insert replicas that do not exist yet on this RSE (files in `new` were just created: no lookup)."""
+    fresh = {(f.scope, f.name) for f in new}
+    r = t.replicas.c
+    present = present_keys(
+        conn, r.scope, r.name, [(f.scope, f.name) for f in files if (f.scope, f.name) not in fresh], r.rse_id == rse_id
+    )
     now = utcnow()
     rows = [
         {"rse_id": rse_id, "scope": f.scope, "name": f.name, "bytes": f.bytes, "adler32": f.adler32,
@@ -144,23 +141,17 @@ def add_replica_rows(conn: Connection, rse_id: str, files: Sequence[FileIn], sta
     return len(rows)
 
 
-def attach_new_children(conn: Connection, caller: Caller, dataset: DIDRef, refs: Sequence[DIDRef]) -> int:
-    """Attach files to a dataset, creating the dataset if missing and skipping files already in it."""
+def attach_new_children(conn: Connection, caller: Caller, dataset: DIDRef, files: Sequence[FileIn]) -> int:
+    """Attach existing files to a dataset (created if missing), skipping files already in it."""
     try:
         dids.get_row(conn, dataset.scope, dataset.name)
     except DIDNotFound:
         dids.add_collection(conn, caller, DIDIn(scope=dataset.scope, name=dataset.name, type=DIDType.DATASET))
-    keys = [(r.scope, r.name) for r in refs]
-    present: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), CHUNK):
-        query = select(t.contents.c.child_scope, t.contents.c.child_name).where(
-            t.contents.c.scope == dataset.scope,
-            t.contents.c.name == dataset.name,
-            tuple_(t.contents.c.child_scope, t.contents.c.child_name).in_(keys[start : start + CHUNK]),
-        )
-        present.update((s, n) for s, n in conn.execute(query))
-    missing = [DIDRef(scope=s, name=n) for s, n in keys if (s, n) not in present]
-    return contents.attach(conn, caller, dataset, missing) if missing else 0
+    c = t.contents.c
+    keys = [(f.scope, f.name) for f in files]
+    present = present_keys(conn, c.child_scope, c.child_name, keys, c.scope == dataset.scope, c.name == dataset.name)
+    missing = [f for f in files if (f.scope, f.name) not in present]
+    return contents.attach_files(conn, caller, dataset, missing) if missing else 0
 
 
 def register_files(conn: Connection, caller: Caller, request: RegisterFilesIn) -> RegisterFilesOut:
@@ -170,12 +161,8 @@ def register_files(conn: Connection, caller: Caller, request: RegisterFilesIn) -
     rse_id = rses.rse_id(conn, request.rse)
     files = normalize_files(request.files)
     new = ensure_files(conn, caller, files)
-    added = add_replica_rows(conn, rse_id, files, request.state)
-    attached = 0
-    if request.dataset is not None:
-        attached = attach_new_children(
-            conn, caller, request.dataset, [DIDRef(scope=f.scope, name=f.name) for f in files]
-        )
+    added = add_replica_rows(conn, rse_id, files, request.state, new)
+    attached = attach_new_children(conn, caller, request.dataset, files) if request.dataset is not None else 0
     return RegisterFilesOut(files=len(new), replicas=added, attached=attached)
 
 

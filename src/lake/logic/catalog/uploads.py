@@ -27,6 +27,7 @@ from lake.core.models import (
 )
 from lake.core.scopes import StorageOp
 from lake.db import schema as t
+from lake.db.bulk import rows_by_key
 from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
 from lake.logic.auth.policy import Caller, require_scope_writer
 from lake.logic.catalog import dids, replicas
@@ -99,7 +100,10 @@ def complete_upload(conn: Connection, caller: Caller, done: UploadDone, issuer: 
     available = [DIDRef(scope=r.scope, name=r.name) for r in results if r.state == ReplicaState.AVAILABLE]
     pin_uploads(conn, caller.account, access.rse.id, access.rse.name, available)
     if done.dataset is not None and available:
-        replicas.attach_new_children(conn, caller, done.dataset, available)
+        d = t.dids.c
+        columns = (d.scope, d.name, d.bytes, d.adler32, d.md5)
+        rows = rows_by_key(conn, columns, d.scope, d.name, [(f.scope, f.name) for f in available])
+        replicas.attach_new_children(conn, caller, done.dataset, list(rows.values()))
     return results
 
 

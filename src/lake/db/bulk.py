@@ -1,0 +1,46 @@
+"""Set-based lookups by (scope, name) keys: grouped by scope so every query is an index range on the
+primary key (`scope = :s AND name IN (...)`), in large chunks, whatever the database."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection, select
+
+CHUNK = 2000
+Key = tuple[str, str]
+
+
+def by_scope(keys: Iterable[Key]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for scope, name in keys:
+        grouped[scope].append(name)
+    return grouped
+
+
+def rows_by_key(conn: Connection, columns: Sequence[Any], scope_col: Column[Any], name_col: Column[Any],
+                keys: Iterable[Key], *where: Any) -> dict[Key, Any]:  # fmt: skip
+    """The rows whose (scope_col, name_col) is one of `keys` (and match `where`), by key.
+
+    `columns` must include `name_col`.
+    """
+    found: dict[Key, Any] = {}
+    for scope, names in by_scope(keys).items():
+        for start in range(0, len(names), CHUNK):
+            query = select(*columns).where(scope_col == scope, name_col.in_(names[start : start + CHUNK]), *where)
+            for row in conn.execute(query):
+                found[(scope, row._mapping[name_col])] = row
+    return found
+
+
+def present_keys(conn: Connection, scope_col: Column[Any], name_col: Column[Any], keys: Iterable[Key],
+                 *where: Any) -> set[Key]:  # fmt: skip
+    """Which of `keys` have a row (matching `where`)."""
+    present: set[Key] = set()
+    for scope, names in by_scope(keys).items():
+        for start in range(0, len(names), CHUNK):
+            query = select(name_col).where(scope_col == scope, name_col.in_(names[start : start + CHUNK]), *where)
+            present.update((scope, name) for name in conn.execute(query).scalars())
+    return present
