@@ -9,8 +9,9 @@ bash scripts/install-rucio-client.sh
 bash scripts/lint.sh
 $V/pytest -q -p no:cacheprovider
 if command -v pg_ctlcluster >/dev/null && [ "$(id -u)" -eq 0 ]; then
-  url=$(bash scripts/start-postgres.sh)
-  LAKE_TEST_DATABASE_URL="$url" $V/pytest -q -p no:cacheprovider -m "not integration" tests/api tests/logic
+  url=$(FRESH=1 bash scripts/start-postgres.sh)
+  LAKE_TEST_DATABASE_URL="$url" $V/pytest -q -p no:cacheprovider -m "postgres or not integration" \
+    tests/api tests/logic tests/deletion tests/transfers tests/daemons
 else
   echo "PostgreSQL tier skipped: needs pg_ctlcluster and root" >&2
 fi

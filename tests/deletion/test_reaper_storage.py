@@ -92,7 +92,7 @@ def test_storage_down_during_deletion_keeps_the_replica_until_it_is_back(lake, a
     upload(alice, tmp_path, rse, "ds2", ["g"])
     drop_upload_rules(alice, ["g"])
     with connect(lake, tmp_path, "root", lake.root_password) as root:
-        [http] = root.get_rse(rse).protocols
+        http = next(p for p in root.get_rse(rse).protocols if p.scheme == "http")  # https stays (priority 2)
         root.delete_protocol(rse, "http")
         root.add_protocol(rse, ProtocolIn(scheme="http", hostname=http.hostname, port=free_ports(1)[0]))
         assert run_reaper(lake, greedy=True) is False

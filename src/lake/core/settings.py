@@ -55,6 +55,8 @@ class ServerSettings(_LakeSettingsBase):
     storage_token_lifetime: int = 900
     endpoint_count: int = 4
     endpoint_base_port: int = 8401
+    endpoint_tls: bool = Field(default=True, description="built-in endpoints also serve https (CA in data_dir/pki)")
+    endpoint_tls_port_offset: int = Field(default=100, description="added to an endpoint's http port: its https port")
     root_password: str | None = None
     user_account: str = "alice"
     user_password: str | None = None

@@ -7,7 +7,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, select
+from sqlalchemy import JSON, Column, Connection, Table, any_, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import String
 
 CHUNK = 2000
 Key = tuple[str, str]
@@ -20,6 +22,13 @@ def by_scope(keys: Iterable[Key]) -> dict[str, list[str]]:
     return grouped
 
 
+def _name_in(conn: Connection, name_col: Column[Any], names: list[str]) -> Any:
+    """`name IN (...)`; on PostgreSQL `name = ANY(:array)`, one parameter instead of thousands."""
+    if conn.dialect.name == "postgresql":
+        return name_col == any_(bindparam("names", names, type_=ARRAY(String)))
+    return name_col.in_(names)
+
+
 def rows_by_key(conn: Connection, columns: Sequence[Any], scope_col: Column[Any], name_col: Column[Any],
                 keys: Iterable[Key], *where: Any) -> dict[Key, Any]:  # fmt: skip
     """The rows whose (scope_col, name_col) is one of `keys` (and match `where`), by key.
@@ -29,7 +38,9 @@ def rows_by_key(conn: Connection, columns: Sequence[Any], scope_col: Column[Any]
     found: dict[Key, Any] = {}
     for scope, names in by_scope(keys).items():
         for start in range(0, len(names), CHUNK):
-            query = select(*columns).where(scope_col == scope, name_col.in_(names[start : start + CHUNK]), *where)
+            query = select(*columns).where(
+                scope_col == scope, _name_in(conn, name_col, names[start : start + CHUNK]), *where
+            )
             for row in conn.execute(query):
                 found[(scope, row._mapping[name_col])] = row
     return found
@@ -41,6 +52,26 @@ def present_keys(conn: Connection, scope_col: Column[Any], name_col: Column[Any]
     present: set[Key] = set()
     for scope, names in by_scope(keys).items():
         for start in range(0, len(names), CHUNK):
-            query = select(name_col).where(scope_col == scope, name_col.in_(names[start : start + CHUNK]), *where)
+            query = select(name_col).where(
+                scope_col == scope, _name_in(conn, name_col, names[start : start + CHUNK]), *where
+            )
             present.update((scope, name) for name in conn.execute(query).scalars())
     return present
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk insert: PostgreSQL's COPY (one round trip, no per-row statements), executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), list(rows))
+        return
+    from psycopg.types.json import Json
+
+    names = list(rows[0])
+    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
+    raw = conn.connection.driver_connection
+    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        for row in rows:
+            copy.write_row([Json(row[n]) if n in json_columns and row[n] is not None else row[n] for n in names])

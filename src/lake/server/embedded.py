@@ -19,11 +19,14 @@ from lake.core.settings import EndpointSettings, ServerSettings
 from lake.daemons.registry import all_daemons
 from lake.daemons.runner import join_threads, start_in_threads
 from lake.endpoint import create_app as create_endpoint_app
+from lake.endpoint.server import uvicorn_config as endpoint_uvicorn_config
 from lake.logic.auth.bootstrap import bootstrap_accounts
 from lake.logic.services import Services
+from lake.server.pki import DEFAULT_HOSTS, TLSFiles, ensure_pki
 from lake.server.sites import Site, register_distances, register_site, site_list
 
 DAEMON_STOP_TIMEOUT = 10.0  # seconds to wait for a daemon's current iteration when the lake stops
+PKI_DIR = "pki"  # under the data directory: the CA and host certificate of the built-in https endpoints
 
 
 class _Server(uvicorn.Server):
@@ -61,6 +64,8 @@ class EmbeddedLake:
     services: Services
     credentials: Credentials
     endpoints: list[tuple[Site, EndpointSettings]]
+    https: dict[str, EndpointSettings] = field(default_factory=dict)  # RSE name -> its https twin
+    tls: TLSFiles | None = None
     servers: list[uvicorn.Server] = field(default_factory=list)
     daemons: bool = True
     daemon_stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -72,21 +77,26 @@ class EmbeddedLake:
         credentials = Credentials.load_or_create(settings)
         sites = site_list(settings.endpoint_count)
         endpoints = [(site, _endpoint_settings(settings, site, i)) for i, site in enumerate(sites)]
+        tls = ensure_pki(settings.data_dir / PKI_DIR, _tls_hosts(settings)) if settings.endpoint_tls else None
+        https = _https_settings(settings, endpoints, tls) if tls else {}
         with services.db.transaction() as conn:
             bootstrap_accounts(conn, credentials.root_password, credentials.user, credentials.user_password)
             for site, ep in endpoints:
-                register_site(conn, site, ep.host, ep.port)
+                twin = https.get(site.rse)
+                register_site(conn, site, ep.host, ep.port, twin.port if twin else None)
             register_distances(conn, sites)
-        return cls(settings, services, credentials, endpoints)
+        return cls(settings, services, credentials, endpoints, https, tls)
 
     def build_servers(self) -> list[uvicorn.Server]:
         api = uvicorn.Config(
             create_app(self.services), host=self.settings.host, port=self.settings.port, log_level="warning"
         )
         self.servers = [_Server(api)]
+        keys = self.services.keystore.keyset
         for _site, ep in self.endpoints:
-            app = create_endpoint_app(ep, keys=self.services.keystore.keyset)
+            app = create_endpoint_app(ep, keys=keys)
             self.servers.append(_Server(uvicorn.Config(app, host=ep.host, port=ep.port, log_level="warning")))
+        self.servers += [_Server(endpoint_uvicorn_config(twin, keys)) for twin in self.https.values()]
         return self.servers
 
     async def serve(self) -> None:
@@ -111,8 +121,10 @@ class EmbeddedLake:
     def banner(self) -> str:
         url = self.settings.resolved_public_url()
         lines = [f"Lake is up: API {url} (OpenAPI at {url}/docs)", "Built-in storage endpoints (RSEs):"]
-        lines += [f"  {site.rse:<14} {ep.origin()}  site={site.site} country={site.country} tier={site.tier}"
-                  for site, ep in self.endpoints]  # fmt: skip
+        lines += [f"  {site.rse:<14} {self._origins(site, ep)}  site={site.site} country={site.country} "
+                  f"tier={site.tier}" for site, ep in self.endpoints]  # fmt: skip
+        if self.tls:
+            lines.append(f"  https certificates are signed by the CA in {self.tls.ca_cert.resolve()}")
         if self.daemons:
             lines.append(f"Daemons: {', '.join(all_daemons()) or 'none registered'}")
         lines += [
@@ -123,6 +135,10 @@ class EmbeddedLake:
         ]
         return "\n".join(lines)
 
+    def _origins(self, site: Site, ep: EndpointSettings) -> str:
+        twin = self.https.get(site.rse)
+        return f"{ep.origin()}  {twin.origin()}" if twin else ep.origin()
+
 
 def _endpoint_settings(settings: ServerSettings, site: Site, index: int) -> EndpointSettings:
     return EndpointSettings(
@@ -131,6 +147,23 @@ def _endpoint_settings(settings: ServerSettings, site: Site, index: int) -> Endp
         port=settings.endpoint_base_port + index,
         issuer=settings.issuer,
     )
+
+
+def _tls_hosts(settings: ServerSettings) -> list[str]:
+    """The names the host certificate covers: localhost, 127.0.0.1 and the host the endpoints listen on."""
+    return list(dict.fromkeys([*DEFAULT_HOSTS, settings.host]))
+
+
+def _https_settings(
+    settings: ServerSettings, endpoints: list[tuple[Site, EndpointSettings]], tls: TLSFiles
+) -> dict[str, EndpointSettings]:
+    """Per RSE, its endpoint served over https: same directory and issuer, port + offset, the lake's host cert."""
+    return {
+        site.rse: ep.model_copy(
+            update={"port": ep.port + settings.endpoint_tls_port_offset, "tls_cert": tls.cert, "tls_key": tls.key}
+        )
+        for site, ep in endpoints
+    }
 
 
 def run_embedded(settings: ServerSettings) -> None:

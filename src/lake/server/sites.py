@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from lake.core.errors import AlreadyExists, UnsupportedOperation
-from lake.core.models import DistanceIn, ProtocolIn, RSEIn
+from lake.core.models import DistanceIn, ProtocolDomains, ProtocolIn, RSEIn
 from lake.logic.auth.policy import Caller
 from lake.logic.catalog import rses
 
@@ -38,17 +38,30 @@ def site_list(count: int) -> list[Site]:
     return (list(SITES) + extra)[:count]
 
 
-def register_site(conn: Connection, site: Site, host: str, port: int) -> None:
-    """Idempotent: the RSE, its attributes and its http protocol (re-pointed if the port changed)."""
+# Lake's own clients and daemons keep choosing plain http (priority 1); https (2) is there for clients that
+# need it, such as rucio's WebDAV plugin. No third-party copy over https: the endpoints' TPC client would have
+# to trust the lake's CA.
+HTTPS_DOMAINS = ProtocolDomains(read=2, write=2, delete=2)
+
+
+def register_site(conn: Connection, site: Site, host: str, port: int, tls_port: int | None = None) -> None:
+    """Idempotent: the RSE, its attributes, its http protocol and, with `tls_port`, an https one (re-pointed
+    if a port changed; a stale https protocol goes when `tls_port` is None)."""
     attributes = {
         "site": site.site, "country": site.country, "city": site.city, "tier": site.tier, "type": "DISK",
         "lfn2pfn_algorithm": "hash", "builtin": True,
     }  # fmt: skip
     with contextlib.suppress(AlreadyExists):
         rses.add_rse(conn, ROOT, RSEIn(name=site.rse, attributes=attributes))
-    with contextlib.suppress(UnsupportedOperation):
-        rses.delete_protocol(conn, ROOT, site.rse, "http")
+    for scheme in ("http", "https"):
+        with contextlib.suppress(UnsupportedOperation):
+            rses.delete_protocol(conn, ROOT, site.rse, scheme)
     rses.add_protocol(conn, ROOT, site.rse, ProtocolIn(scheme="http", hostname=host, port=port, prefix="/"))
+    if tls_port is not None:
+        https = ProtocolIn(
+            scheme="https", hostname=host, port=tls_port, prefix="/", lan=HTTPS_DOMAINS, wan=HTTPS_DOMAINS
+        )
+        rses.add_protocol(conn, ROOT, site.rse, https)
 
 
 def distance_between(a: Site, b: Site) -> int:

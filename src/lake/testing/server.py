@@ -6,7 +6,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +19,15 @@ USER = "alice"
 USER_PASSWORD = "alice-e2e-password"
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` consecutive free loopback ports (the endpoints use base+index)."""
+def free_ports(count: int, exclude: Collection[int] = ()) -> list[int]:
+    """`count` consecutive free loopback ports (the endpoints use base+index), none of them in `exclude`."""
     for _ in range(50):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             base = probe.getsockname()[1]
-        if base + count < 65535 and all(_is_free(base + i) for i in range(count)):
-            return [base + i for i in range(count)]
+        candidates = range(base, base + count)
+        if base + count < 65535 and not set(candidates) & set(exclude) and all(map(_is_free, candidates)):
+            return list(candidates)
     raise RuntimeError("no free port range found")
 
 
@@ -52,16 +53,25 @@ class RunningLake:
     def rses(self) -> list[str]:
         return [site.rse for site, _ in self.lake.endpoints]
 
+    @property
+    def ca_cert(self) -> Path:
+        """The CA that signed the https endpoints' certificate: what a client trusts to talk https to them."""
+        assert self.lake.tls is not None
+        return self.lake.tls.ca_cert
+
 
 @contextmanager
 def running_lake(
     tmp_path: Path, endpoints: int = 2, database_url: str | None = None, daemons: bool = True
 ) -> Iterator[RunningLake]:
-    """Start API + endpoints (+ the registered daemons) in a thread; yields once every server accepts connections."""
+    """Start the API, the endpoints over http and https, and the registered daemons in a thread; yields once every
+    server accepts connections."""
     ports = free_ports(endpoints + 1)
+    tls_ports = free_ports(endpoints, exclude=ports)
     settings = ServerSettings(
         data_dir=tmp_path / "lake-data", database_url=database_url, port=ports[0], endpoint_base_port=ports[1],
-        endpoint_count=endpoints, root_password=ROOT_PASSWORD, user_password=USER_PASSWORD,
+        endpoint_tls_port_offset=tls_ports[0] - ports[1], endpoint_count=endpoints, root_password=ROOT_PASSWORD,
+        user_password=USER_PASSWORD,
     )  # fmt: skip
     lake = EmbeddedLake.prepare(settings)
     lake.daemons = daemons

@@ -15,16 +15,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from lake.api.deps import ServicesDep
 from lake.api.rucio.auth import RucioCallerDep
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import created, flag, json_dict, json_stream
+from lake.api.rucio.rses import rucio_pfn
 from lake.core.errors import error_from_dict
-from lake.core.models import DIDRef, FileIn, RegisterFilesIn, ReplicaOut, ReplicaState, UploadDone
+from lake.core.models import DIDRef, FileIn, RegisterFilesIn, ReplicaOut, ReplicaState, UploadDone, UploadResult
 from lake.core.policy import LockState
-from lake.logic.catalog import replicas, rses, uploads
+from lake.logic.auth.policy import Caller
+from lake.logic.catalog import contents, replicas, rses, uploads
 from lake.logic.rules import locks
+from lake.logic.services import Services
 
 router = APIRouter()
 
@@ -42,15 +46,19 @@ def replica_state(value: Any) -> ReplicaState:
 
 
 def file_replicas(conn: Connection, ref: DIDRef, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """One dict per file below `ref`, its replicas (AVAILABLE unless `all_states`) best first."""
+    """One dict per file below `ref`, its replicas (AVAILABLE unless `all_states`) best first, each PFN as
+    Rucio clients can use it (`rucio_pfn`), with its ancestors when `resolve_parents`."""
     state = None if flag(body.get("all_states")) else ReplicaState.AVAILABLE.value
     schemes = body.get("schemes") or None
     info = {rse.name: rse for rse in rses.list_rses(conn)}
     files: dict[tuple[str, str], list[ReplicaOut]] = {}
     for replica in replicas.list_replicas(conn, ref, body.get("rse_expression"), state):
-        if replica.pfn is None or (schemes and replica.pfn.split(":", 1)[0] not in schemes):
+        if replica.pfn is None:
             continue
-        files.setdefault((replica.scope, replica.name), []).append(replica)
+        pfn = rucio_pfn(info[replica.rse], replica.pfn)
+        if schemes and pfn.split(":", 1)[0] not in schemes:
+            continue
+        files.setdefault((replica.scope, replica.name), []).append(replica.model_copy(update={"pfn": pfn}))
     for (scope, name), found in files.items():
         found.sort(key=lambda r: r.rse)
         pfns = {
@@ -58,10 +66,14 @@ def file_replicas(conn: Connection, ref: DIDRef, body: dict[str, Any]) -> Iterat
                     "volatile": info[r.rse].volatile, "domain": "wan", "priority": rank, "client_extract": False}
             for rank, r in enumerate(found, start=1)
         }  # fmt: skip
-        yield {
+        item: dict[str, Any] = {
             "scope": scope, "name": name, "bytes": found[0].bytes, "md5": found[0].md5, "adler32": found[0].adler32,
             "pfns": pfns, "rses": {r.rse: [r.pfn] for r in found}, "states": {r.rse: r.state.value for r in found},
         }  # fmt: skip
+        if flag(body.get("resolve_parents")):  # every ancestor: how the download client matches files to its DIDs
+            ancestors = contents.ancestors_of(conn, DIDRef(scope=scope, name=name))
+            item["parents"] = sorted(f"{d.scope}:{d.name}" for d in ancestors)
+        yield item
 
 
 def metalink(files: list[dict[str, Any]]) -> str:
@@ -71,6 +83,9 @@ def metalink(files: list[dict[str, Any]]) -> str:
         parts.append(
             f" <file name={quoteattr(f['name'])}>\n  <identity>{escape(f['scope'])}:{escape(f['name'])}</identity>\n"
         )
+        if f.get("parents"):
+            dids = "".join(f"   <did>{escape(did)}</did>\n" for did in f["parents"])
+            parts.append(f"  <parents>\n{dids}  </parents>\n")
         for kind in ("adler32", "md5"):
             if f[kind]:
                 parts.append(f'  <hash type="{kind}">{escape(f[kind])}</hash>\n')
@@ -130,16 +145,23 @@ async def update_replicas(request: Request, caller: RucioCallerDep, svc: Service
     items = body.get("files") or []
     if any(replica_state(f.get("state")) != ReplicaState.AVAILABLE for f in items):
         raise RucioError("UnsupportedOperation", "Lake only accepts replica state updates to AVAILABLE", 409)
-    refs = [DIDRef(scope=f["scope"], name=f["name"]) for f in items]
-    with svc.db.transaction() as conn:
-        results = uploads.complete_upload(conn, caller, UploadDone(rse=body["rse"], files=refs), svc.issuer)
-        rse_id = rses.rse_id(conn, body["rse"])
-        done = [(rse_id, r.scope, r.name) for r in results if r.state == ReplicaState.AVAILABLE]
-        locks.refresh_rules(conn, locks.set_lock_states(conn, done, LockState.OK))
+    done = UploadDone(rse=body["rse"], files=[DIDRef(scope=f["scope"], name=f["name"]) for f in items])
+    # In a worker thread: the storage check is blocking I/O, and in `lake up` the endpoints share this loop.
+    results = await run_in_threadpool(_complete_upload, svc, caller, done)
     failed = next((r.error for r in results if r.error), None)
     if failed is not None:
         raise error_from_dict(failed)
     return Response(status_code=200)
+
+
+def _complete_upload(svc: Services, caller: Caller, done: UploadDone) -> list[UploadResult]:
+    """Lake's upload completion, then the locks waiting for the new AVAILABLE replicas become OK."""
+    with svc.db.transaction() as conn:
+        results = uploads.complete_upload(conn, caller, done, svc.issuer)
+        rse_id = rses.rse_id(conn, done.rse)
+        available = [(rse_id, r.scope, r.name) for r in results if r.state == ReplicaState.AVAILABLE]
+        locks.refresh_rules(conn, locks.set_lock_states(conn, available, LockState.OK))
+    return results
 
 
 @router.get("/replicas/{scope}/{name:path}")

@@ -3,7 +3,12 @@ protocols and server-side LFN -> PFN.
 
 Protocols of Lake's built-in HTTP/WebDAV endpoints are presented with the `impl` of rucio-clients' WebDAV
 plugin without rename (`webdav.NoRename`): the endpoint has no MOVE, which the plain plugin needs for its
-upload-then-rename. Priorities are never 0 (Lake refuses 0 when protocols are added): `null` disables.
+upload-then-rename. That plugin only takes `https://` PFNs as complete URLs (it prefixes anything else with
+the protocol's origin again), so a plain `http`/`dav` protocol of Lake's backend is hidden from Rucio clients
+when the RSE also offers `https`/`davs` (the built-in endpoints of `lake up` offer both): the client then
+never picks a protocol its plugin cannot use, for upload, download or `--scheme`, and the replica PFNs this
+dialect lists use the same view (`rucio_pfn`). Lake's own clients keep the full list and their priorities.
+Priorities are never 0 (Lake refuses 0 when protocols are added): `null` disables.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from lake.api.rucio.auth import RucioCallerDep
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import json_response, json_stream, stream_of
 from lake.core.clock import utcnow
+from lake.core.errors import UnsupportedOperation
 from lake.core.lfn2pfn import build_pfn, lfn2path
 from lake.core.models import ProtocolOut, RSEOut
 from lake.logic.catalog import rses
@@ -27,6 +33,7 @@ router = APIRouter()
 
 WEBDAV_IMPL = "rucio.rse.protocols.webdav.NoRename"
 WEBDAV_SCHEMES = ("http", "https", "dav", "davs")
+TLS_SCHEMES = ("https", "davs")
 
 
 def rucio_impl(protocol: ProtocolOut) -> str:
@@ -34,6 +41,27 @@ def rucio_impl(protocol: ProtocolOut) -> str:
     if protocol.impl.startswith("lake.") and protocol.scheme in WEBDAV_SCHEMES:
         return WEBDAV_IMPL
     return protocol.impl
+
+
+def rucio_protocols(rse: RSEOut) -> list[ProtocolOut]:
+    """The protocols Rucio clients see: plain http ones of Lake's backend go when the RSE also has https."""
+    lake_http = [p for p in rse.protocols if p.impl.startswith("lake.") and p.scheme in WEBDAV_SCHEMES]
+    if not any(p.scheme in TLS_SCHEMES for p in lake_http):
+        return list(rse.protocols)
+    return [p for p in rse.protocols if p not in lake_http or p.scheme in TLS_SCHEMES]
+
+
+def rucio_pfn(rse: RSEOut, pfn: str) -> str:
+    """A replica's PFN (built with Lake's preferred read protocol) moved to the best one Rucio clients see."""
+    try:
+        native = rses.best_protocol(rse, "read")
+        best = _protocols(rse, "read", "wan", None)[0]
+    except (UnsupportedOperation, RucioError):
+        return pfn
+    base = build_pfn(native.scheme, native.hostname, native.port, native.prefix, "")
+    if best == native or not pfn.startswith(base):
+        return pfn
+    return build_pfn(best.scheme, best.hostname, best.port, best.prefix, pfn[len(base) :])
 
 
 def protocol_dict(protocol: ProtocolOut) -> dict[str, Any]:
@@ -63,7 +91,7 @@ def rse_info(rse: RSEOut) -> dict[str, Any]:
     return rse_row(rse) | {
         "domain": ["lan", "wan"], "lfn2pfn_algorithm": rse.lfn2pfn_algorithm, "sign_url": None,
         "verify_checksum": True, "credentials": None,
-        "protocols": [protocol_dict(p) for p in rse.protocols],
+        "protocols": [protocol_dict(p) for p in rucio_protocols(rse)],
     }  # fmt: skip
 
 
@@ -91,7 +119,7 @@ def _protocols(rse: RSEOut, operation: str | None, domain: str | None, scheme: s
     """Protocols supporting `operation` in `domain` (any when not given), best first."""
     domains = ("lan", "wan") if domain in (None, "", "ALL", "all") else (str(domain),)
     found = []
-    for protocol in rse.protocols:
+    for protocol in rucio_protocols(rse):
         if scheme and protocol.scheme != scheme:
             continue
         priorities = [getattr(getattr(protocol, d), operation) for d in domains] if operation else [1]

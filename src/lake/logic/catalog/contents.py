@@ -12,7 +12,7 @@ from lake.core.clock import utcnow
 from lake.core.errors import AlreadyExists, ClosedCollection, DIDNotFound, InvalidInput, UnsupportedOperation
 from lake.core.models import DIDOut, DIDRef, DIDType
 from lake.db import schema as t
-from lake.db.bulk import present_keys, rows_by_key
+from lake.db.bulk import insert_rows, present_keys, rows_by_key
 from lake.db.schema_policy import updated_dids
 from lake.logic.auth.policy import Caller, require_scope_writer
 from lake.logic.catalog.dids import did_out, get_row
@@ -38,8 +38,13 @@ def attach(conn: Connection, caller: Caller, parent: DIDRef, children: Sequence[
     return attach_rows(conn, parent, child_rows)
 
 
-def attach_files(conn: Connection, caller: Caller, dataset: DIDRef, files: Sequence[Any]) -> int:
-    """Attach files known to exist (objects with scope, name, bytes, adler32, md5) to an open dataset."""
+def attach_files(
+    conn: Connection, caller: Caller, dataset: DIDRef, files: Sequence[Any], unattached: bool = False
+) -> int:
+    """Attach files known to exist (objects with scope, name, bytes, adler32, md5) to an open dataset.
+
+    `unattached=True` says the caller already checked that none is in the dataset (skips that lookup).
+    """
     row = get_row(conn, dataset.scope, dataset.name)
     require_scope_writer(conn, caller, dataset.scope)
     _check_collection_open(row)
@@ -49,12 +54,12 @@ def attach_files(conn: Connection, caller: Caller, dataset: DIDRef, files: Seque
         )
     files = [SimpleNamespace(scope=f.scope, name=f.name, did_type="FILE", bytes=f.bytes, adler32=f.adler32, md5=f.md5)
              for f in files]  # fmt: skip
-    return attach_rows(conn, dataset, files)
+    return attach_rows(conn, dataset, files, check_attached=not unattached)
 
 
-def attach_rows(conn: Connection, parent: DIDRef, child_rows: Sequence[Any]) -> int:
+def attach_rows(conn: Connection, parent: DIDRef, child_rows: Sequence[Any], check_attached: bool = True) -> int:
     """Insert content rows (no type checks) and grow the parent's length and bytes."""
-    already = _attached_subset(conn, parent, [(c.scope, c.name) for c in child_rows])
+    already = _attached_subset(conn, parent, [(c.scope, c.name) for c in child_rows]) if check_attached else set()
     if already:
         scope, name = next(iter(already))
         raise AlreadyExists(f"'{scope}:{name}' is already attached to '{parent.scope}:{parent.name}'")
@@ -65,7 +70,7 @@ def attach_rows(conn: Connection, parent: DIDRef, child_rows: Sequence[Any]) -> 
         for c in child_rows
     ]  # fmt: skip
     if rows:
-        conn.execute(insert(t.contents), rows)
+        insert_rows(conn, t.contents, rows)
         _grow(conn, parent, len(rows), sum(r["bytes"] or 0 for r in rows))
         note_update(conn, parent, "ATTACH")
     return len(rows)

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import Connection, and_, select
 
 from lake.core.checksums import normalize_adler32
 from lake.core.clock import utcnow
@@ -26,7 +26,7 @@ from lake.core.models import (
 )
 from lake.core.names import validate_did_name, validate_scope
 from lake.db import schema as t
-from lake.db.bulk import present_keys, rows_by_key
+from lake.db.bulk import insert_rows, present_keys, rows_by_key
 from lake.logic.auth.policy import Caller, require_scope_writer
 from lake.logic.catalog import contents, dids, meta, rses
 
@@ -115,10 +115,10 @@ def _insert_files(conn: Connection, caller: Caller, files: Sequence[FileIn]) -> 
         for f in files
     ]  # fmt: skip
     if rows:
-        conn.execute(insert(t.dids), rows)
+        insert_rows(conn, t.dids, rows)
     meta_rows = [row for f in files if f.meta for row in meta.meta_rows(f.scope, f.name, f.meta)]
     if meta_rows:
-        conn.execute(insert(t.did_meta), meta_rows)
+        insert_rows(conn, t.did_meta, meta_rows)
 
 
 def add_replica_rows(conn: Connection, rse_id: str, files: Sequence[FileIn], state: ReplicaState,
@@ -137,7 +137,7 @@ def add_replica_rows(conn: Connection, rse_id: str, files: Sequence[FileIn], sta
         for f in files if (f.scope, f.name) not in present
     ]  # fmt: skip
     if rows:
-        conn.execute(insert(t.replicas), rows)
+        insert_rows(conn, t.replicas, rows)
     return len(rows)
 
 
@@ -151,7 +151,7 @@ def attach_new_children(conn: Connection, caller: Caller, dataset: DIDRef, files
     keys = [(f.scope, f.name) for f in files]
     present = present_keys(conn, c.child_scope, c.child_name, keys, c.scope == dataset.scope, c.name == dataset.name)
     missing = [f for f in files if (f.scope, f.name) not in present]
-    return contents.attach_files(conn, caller, dataset, missing) if missing else 0
+    return contents.attach_files(conn, caller, dataset, missing, unattached=True) if missing else 0
 
 
 def register_files(conn: Connection, caller: Caller, request: RegisterFilesIn) -> RegisterFilesOut:

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, tuple_, update
 
 from lake.core.clock import utcnow
 from lake.core.models import ReplicaState
 from lake.core.partition import bucket_of
 from lake.core.policy import LockState, TransferState
 from lake.db import schema as t
+from lake.db.bulk import insert_rows
 from lake.db.schema_policy import locks, rules, transfers
 from lake.logic.monitoring.events import event_row, record_many
 from lake.logic.rules.files import RuleFile
@@ -74,7 +75,7 @@ def add_locks(conn: Connection, rule: Any, placements: Sequence[Placement]) -> t
         for p in placements
     ]  # fmt: skip
     if lock_rows:
-        conn.execute(insert(locks), lock_rows)
+        insert_rows(conn, locks, lock_rows)
     _insert_copying_replicas(conn, [p for p in missing if (p.rse_id, p.file.scope, p.file.name) not in states], now)
     _bump_lock_counts(conn, keys, +1)
     queue_transfers(conn, rule, missing)
@@ -89,7 +90,7 @@ def _insert_copying_replicas(conn: Connection, placements: Sequence[Placement], 
         for p in placements
     ]  # fmt: skip
     if rows:
-        conn.execute(insert(t.replicas), rows)
+        insert_rows(conn, t.replicas, rows)
 
 
 def _bump_lock_counts(conn: Connection, keys: Sequence[tuple[str, str, str]], delta: int) -> None:
@@ -125,7 +126,7 @@ def queue_transfers(conn: Connection, rule: Any, placements: Sequence[Placement]
              "updated_at": now}
         )  # fmt: skip
     if rows:
-        conn.execute(insert(transfers), rows)
+        insert_rows(conn, transfers, rows)
         record_many(conn, [_queued_event(row) for row in rows])
     return len(rows)
 
