@@ -192,9 +192,14 @@ def _cancel_unwanted_transfers(conn: Connection, keys: Sequence[tuple[str, str, 
 
 
 def refresh_rules(conn: Connection, rule_ids: Iterable[str]) -> None:
-    """Recount locks per state and derive each rule's state (SUSPENDED rules keep theirs)."""
+    """Recount locks per state and derive each rule's state (SUSPENDED rules keep theirs).
+
+    The rule rows are locked first (in id order, PostgreSQL only: SQLite serialises writers), so two
+    transactions changing locks of one rule recount one after the other instead of overwriting each other.
+    """
     now = utcnow()
     for chunk in _chunks(sorted(set(rule_ids))):
+        conn.execute(select(rules.c.id).where(rules.c.id.in_(chunk)).order_by(rules.c.id).with_for_update()).all()
         counts: dict[str, dict[str, int]] = {rid: {} for rid in chunk}
         query = (
             select(locks.c.rule_id, locks.c.state, func.count())
