@@ -1,4 +1,4 @@
-"""Accounts and scopes in Rucio's dialect: whoami (303), account info, scopes, attributes, usage, rules."""
+"""Accounts and scopes in Rucio's dialect: whoami (303), account info, scopes, rules (admin calls: `admin_accounts`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from fastapi.responses import RedirectResponse, Response
 from lake.api.deps import ServicesDep
 from lake.api.rucio.auth import RucioCallerDep
 from lake.api.rucio.errors import RucioError
-from lake.api.rucio.formats import json_response, json_stream, stream_of
+from lake.api.rucio.formats import json_response, json_stream
 from lake.api.rucio.rules import rule_dict
 from lake.core.models import AccountOut
 from lake.logic.auth import accounts
-from lake.logic.catalog import rses, scopes
-from lake.logic.rules import quotas, rules
+from lake.logic.catalog import scopes
+from lake.logic.rules import rules
 
 router = APIRouter()
 
@@ -47,35 +47,6 @@ def account_scopes(account: str, _caller: RucioCallerDep, svc: ServicesDep) -> R
     if not names:
         raise RucioError("ScopeNotFound", f"no scopes found for account ID '{account}'", 404)
     return json_response(names)
-
-
-@router.get("/accounts/{account}/attr")
-def account_attributes(account: str, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
-    """One JSON list `[{key, value}]` (the download client reads element 0); Lake's only attribute is `admin`."""
-    with svc.db.transaction() as conn:
-        accounts.get_account(conn, account)
-        admin = accounts.is_admin(conn, account)
-    return json_response([{"key": "admin", "value": True}] if admin else [])
-
-
-@router.get("/accounts/{account}/usage/local")
-def local_usage(account: str, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
-    with svc.db.transaction() as conn:
-        ids = {rse.name: rse.id for rse in rses.list_rses(conn)}
-        usage = [
-            {"rse_id": ids.get(u.rse), "rse": u.rse, "bytes": u.bytes, "files": u.files,
-             "bytes_limit": u.bytes_limit, "bytes_remaining": u.bytes_remaining}
-            for u in quotas.account_usage(conn, account)
-        ]  # fmt: skip
-    return stream_of(usage)
-
-
-@router.get("/accounts/{account}/limits/local")
-def local_limits(account: str, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
-    with svc.db.transaction() as conn:
-        accounts.get_account(conn, account)
-        limits = {x.rse_expression: x.bytes for x in quotas.list_limits(conn, account) if x.is_local}
-    return json_response(limits)
 
 
 @router.get("/accounts/{account}/rules")

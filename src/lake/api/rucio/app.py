@@ -9,25 +9,38 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lake import __version__
-from lake.api.rucio import accounts, auth, dids, meta, replicas, rses, rules
+from lake.api.rucio import accounts, admin_accounts, admin_rses, auth, dids, limits, meta, replicas, rses, rules
 from lake.api.rucio.errors import install_error_handlers
 from lake.logic.services import Services
 
 
-class StripTrailingSlash:
-    """Serve `/rses/` and `/rses` alike: routes are declared without the slash upstream puts on some."""
+class NormalizeSlashes:
+    """Serve `/rses/` and `/rses` alike (routes are declared without the slash upstream puts on some), and
+    `//rules/` as `/rules/`: the JupyterLab extension joins `rucio_base_url` with `/rules/` by string concatenation
+    but other paths with `urljoin`, which needs a trailing slash on a base URL that has a path (`.../rucio/`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
-            scope = dict(scope, path=path.rstrip("/") or "/")
+        if scope["type"] == "http":
+            root = scope.get("root_path", "")
+            route = _normalized(scope.get("path", "")[len(root) :])
+            scope = dict(scope, path=root + route)
             raw = scope.get("raw_path")
             if raw:
-                scope["raw_path"] = raw.rstrip(b"/") or b"/"
+                raw_root = root.encode("latin-1")
+                scope["raw_path"] = raw_root + _normalized(raw[len(raw_root) :].decode("latin-1")).encode("latin-1")
         await self.app(scope, receive, send)
+
+
+def _normalized(route: str) -> str:
+    """One leading slash, no trailing one (DID names may contain `//` further on: only the ends change)."""
+    if route.startswith("//"):
+        route = "/" + route.lstrip("/")
+    if len(route) > 1 and route.endswith("/"):
+        route = route.rstrip("/") or "/"
+    return route
 
 
 def create_rucio_app(services: Services) -> FastAPI:
@@ -35,7 +48,7 @@ def create_rucio_app(services: Services) -> FastAPI:
     app = FastAPI(title="Lake (Rucio dialect)", version=__version__, redirect_slashes=False, openapi_url=None)
     app.state.services = services
     install_error_handlers(app)
-    for module in (auth, accounts, rses, meta, replicas, rules, dids):
+    for module in (auth, accounts, admin_accounts, limits, rses, admin_rses, meta, replicas, rules, dids):
         app.include_router(module.router)
-    app.add_middleware(StripTrailingSlash)
+    app.add_middleware(NormalizeSlashes)
     return app

@@ -1,7 +1,7 @@
 """DIDs in Rucio's dialect: search, get, add (single and bulk, with rules and content), status, parents.
 
-Suffix routes (`/dids`, `/files`, `/parents`, `/status`, `/meta`, `/rules`) are declared before the bare
-DID route, so names containing `/` (sent as `%2F` or decoded) match them first, as upstream.
+Suffix routes (`/dids`, `/files`, `/parents`, `/status`, `/meta`, `/rules`, `/associated_rules`) are declared
+before the bare DID route, so names containing `/` (sent as `%2F` or decoded) match them first, as upstream.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from lake.api.rucio.rules import rule_dict
 from lake.core.models import DIDIn, DIDOut, DIDRef, DIDType, FileIn, RegisterFilesIn
 from lake.core.policy import RuleIn
 from lake.logic.auth.policy import Caller
-from lake.logic.catalog import contents, dids, replicas, search
+from lake.logic.catalog import admin_helpers, contents, dids, replicas, search
 from lake.logic.rules import rules
 
 router = APIRouter()
@@ -156,6 +156,17 @@ def did_rules(scope: str, name: str, _caller: RucioCallerDep, svc: ServicesDep) 
     def produce(conn: Connection) -> Any:
         dids.get_row(conn, scope, name)
         return (rule_dict(r) for r in rules.list_rules(conn, scope=scope, name=name))
+
+    return json_stream(svc, produce)
+
+
+@router.get("/dids/{scope}/{name:path}/associated_rules")
+def associated_rules(scope: str, name: str, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
+    """The rules holding locks on a file, whichever DID they were made for."""
+
+    def produce(conn: Connection) -> Any:
+        dids.get_row(conn, scope, name)
+        return (rule_dict(r) for r in admin_helpers.associated_rules(conn, DIDRef(scope=scope, name=name)))
 
     return json_stream(svc, produce)
 

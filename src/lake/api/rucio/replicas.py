@@ -20,13 +20,13 @@ from starlette.concurrency import run_in_threadpool
 from lake.api.deps import ServicesDep
 from lake.api.rucio.auth import RucioCallerDep
 from lake.api.rucio.errors import RucioError
-from lake.api.rucio.formats import created, flag, json_dict, json_stream
+from lake.api.rucio.formats import created, flag, json_dict, json_stream, stream_of
 from lake.api.rucio.rses import rucio_pfn
 from lake.core.errors import error_from_dict
 from lake.core.models import DIDRef, FileIn, RegisterFilesIn, ReplicaOut, ReplicaState, UploadDone, UploadResult
 from lake.core.policy import LockState
 from lake.logic.auth.policy import Caller
-from lake.logic.catalog import contents, replicas, rses, uploads
+from lake.logic.catalog import admin_helpers, contents, replicas, rses, uploads
 from lake.logic.rules import locks
 from lake.logic.services import Services
 
@@ -162,6 +162,19 @@ def _complete_upload(svc: Services, caller: Caller, done: UploadDone) -> list[Up
         available = [(rse_id, r.scope, r.name) for r in results if r.state == ReplicaState.AVAILABLE]
         locks.refresh_rules(conn, locks.set_lock_states(conn, available, LockState.OK))
     return results
+
+
+@router.get("/replicas/{scope}/{name:path}/datasets")
+def dataset_replicas(scope: str, name: str, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
+    """Per RSE, how much of the collection it holds, computed live (`deep` or not: Lake keeps no summary)."""
+    with svc.db.transaction() as conn:
+        found = admin_helpers.collection_replicas(conn, DIDRef(scope=scope, name=name))
+    return stream_of(
+        {"scope": scope, "name": name, "rse": r.rse, "rse_id": r.rse_id, "bytes": r.bytes, "length": r.length,
+         "available_bytes": r.available_bytes, "available_length": r.available_length, "state": r.state,
+         "created_at": r.created_at, "updated_at": r.updated_at, "accessed_at": r.accessed_at}
+        for r in found
+    )  # fmt: skip
 
 
 @router.get("/replicas/{scope}/{name:path}")

@@ -1,4 +1,4 @@
-"""Replication rules in Rucio's dialect: add (201 + list of ids), show, update, delete, locks; traces."""
+"""Replication rules in Rucio's dialect: add (201 + list of ids), show, update, delete, move, reduce, locks; traces."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import created, flag, json_dict, json_response, json_stream
 from lake.core.errors import LakeError, NotFound
 from lake.core.policy import LockOut, RuleIn, RuleOut, RuleUpdate
-from lake.logic.rules import rules
+from lake.logic.rules import changes, rules
 
 router = APIRouter()
 
@@ -125,6 +125,41 @@ def delete_rule(rule_id: str, caller: RucioCallerDep, svc: ServicesDep) -> Respo
             raise RucioError("UnsupportedOperation", f"The replication rule {rule_id} is locked", 401)
         rules.delete_rule(conn, caller, rule_id)
     return Response(status_code=200)
+
+
+@router.post("/rules/{rule_id}/move")
+async def move_rule(rule_id: str, request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
+    """A child rule on `rse_expression` (201, `[child id]`); the old rule goes once the child is OK.
+
+    `override` values other than null are refused: the child keeps the rule's settings (change them with
+    `PUT /rules/{id}` afterwards).
+    """
+    body = await json_dict(request)
+    if not body.get("rse_expression"):
+        raise RucioError("KeyError", "'rse_expression' not defined", 400)
+    overrides = sorted(key for key, value in (body.get("override") or {}).items() if value is not None)
+    if overrides:
+        raise RucioError("UnsupportedOperation", f"Lake cannot override {', '.join(overrides)} when moving a rule", 409)
+    with svc.db.transaction() as conn:
+        child = changes.move_rule(conn, caller, rule_id, body["rse_expression"])
+    return json_response([child.id], status=201)
+
+
+@router.post("/rules/{rule_id}/reduce")
+async def reduce_rule(rule_id: str, request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
+    """Fewer copies in place (Lake keeps the rule id): 200 with `[rule id]`, as the client expects."""
+    body = await json_dict(request)
+    if "copies" not in body:
+        raise RucioError("KeyError", "'copies' not defined", 400)
+    if body.get("exclude_expression"):
+        raise RucioError("UnsupportedOperation", "Lake cannot exclude RSEs when reducing a rule", 409)
+    try:
+        copies = int(body["copies"])
+    except (TypeError, ValueError) as exc:
+        raise RucioError("InvalidObject", f"copies must be an integer, not {body['copies']!r}", 400) from exc
+    with svc.db.transaction() as conn:
+        changes.reduce_rule(conn, caller, rule_id, copies)
+    return json_response([rule_id])
 
 
 @router.get("/rules/{rule_id}/locks")
