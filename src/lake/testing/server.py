@@ -60,12 +60,8 @@ class RunningLake:
         return self.lake.tls.ca_cert
 
 
-@contextmanager
-def running_lake(
-    tmp_path: Path, endpoints: int = 2, database_url: str | None = None, daemons: bool = True
-) -> Iterator[RunningLake]:
-    """Start the API, the endpoints over http and https, and the registered daemons in a thread; yields once every
-    server accepts connections."""
+def _start(tmp_path: Path, endpoints: int, database_url: str | None, daemons: bool) -> EmbeddedLake | None:
+    """One start attempt on fresh free ports; None if a port was taken meanwhile (the server died binding)."""
     ports = free_ports(endpoints + 1)
     tls_ports = free_ports(endpoints, exclude=ports)
     settings = ServerSettings(
@@ -76,17 +72,40 @@ def running_lake(
     lake = EmbeddedLake.prepare(settings)
     lake.daemons = daemons
     lake.build_servers()
-    thread = threading.Thread(target=asyncio.run, args=(lake.serve(),), daemon=True)
-    thread.start()
+    lake_thread = threading.Thread(target=asyncio.run, args=(lake.serve(),), daemon=True)
+    lake_thread.start()
     deadline = time.monotonic() + 20
     while not lake.started:
-        if time.monotonic() > deadline or not thread.is_alive():
+        if time.monotonic() > deadline or not lake_thread.is_alive():
             lake.stop()
-            raise RuntimeError("the embedded lake did not start")
+            lake_thread.join(timeout=10)
+            lake.services.close()
+            return None
         time.sleep(0.02)
+    _threads[id(lake)] = lake_thread
+    return lake
+
+
+_threads: dict[int, threading.Thread] = {}
+
+
+@contextmanager
+def running_lake(
+    tmp_path: Path, endpoints: int = 2, database_url: str | None = None, daemons: bool = True
+) -> Iterator[RunningLake]:
+    """Start the API, the endpoints over http and https, and the registered daemons in a thread; yields once every
+    server accepts connections. Ports are picked free but bound later, so a start that loses a port race is
+    retried on new ports."""
+    lake = None
+    for _ in range(3):
+        lake = _start(tmp_path, endpoints, database_url, daemons)
+        if lake is not None:
+            break
+    if lake is None:
+        raise RuntimeError("the embedded lake did not start")
     try:
-        yield RunningLake(url=settings.resolved_public_url(), settings=settings, lake=lake)
+        yield RunningLake(url=lake.settings.resolved_public_url(), settings=lake.settings, lake=lake)
     finally:
         lake.stop()
-        thread.join(timeout=10)
+        _threads.pop(id(lake)).join(timeout=10)
         lake.services.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, delete, select, tuple_, update
+from sqlalchemy import Connection, delete, update
 
 from lake.core.clock import utcnow
 from lake.core.errors import AlreadyExists, ChecksumMismatch, LakeError, ReplicaNotFound, Unavailable
@@ -27,7 +27,7 @@ from lake.core.models import (
 )
 from lake.core.scopes import StorageOp
 from lake.db import schema as t
-from lake.db.bulk import rows_by_key
+from lake.db.bulk import key_conditions, rows_by_key
 from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
 from lake.logic.auth.policy import Caller, require_scope_writer
 from lake.logic.catalog import dids, replicas
@@ -59,14 +59,9 @@ def _storage_token(issuer: TokenIssuer, caller: Caller, pfns: Sequence[str], op:
 
 
 def _replica_states(conn: Connection, rse_id: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    states: dict[tuple[str, str], str] = {}
-    for start in range(0, len(keys), 500):
-        query = select(t.replicas.c.scope, t.replicas.c.name, t.replicas.c.state).where(
-            t.replicas.c.rse_id == rse_id,
-            tuple_(t.replicas.c.scope, t.replicas.c.name).in_(keys[start : start + 500]),
-        )
-        states.update({(s, n): state for s, n, state in conn.execute(query)})
-    return states
+    r = t.replicas.c
+    rows = rows_by_key(conn, (r.scope, r.name, r.state), r.scope, r.name, keys, r.rse_id == rse_id)
+    return {key: row.state for key, row in rows.items()}
 
 
 def _refuse_available(conn: Connection, access: RSEAccess, keys: list[tuple[str, str]]) -> None:
@@ -77,17 +72,9 @@ def _refuse_available(conn: Connection, access: RSEAccess, keys: list[tuple[str,
 
 def _reset_copying(conn: Connection, rse_id: str, files: Sequence[replicas.FileIn]) -> None:
     """A retried upload restarts its COPYING replica (timestamps refreshed)."""
-    keys = [(f.scope, f.name) for f in files]
-    for start in range(0, len(keys), 500):
-        conn.execute(
-            update(t.replicas)
-            .where(
-                t.replicas.c.rse_id == rse_id,
-                t.replicas.c.state == ReplicaState.COPYING.value,
-                tuple_(t.replicas.c.scope, t.replicas.c.name).in_(keys[start : start + 500]),
-            )
-            .values(updated_at=utcnow())
-        )
+    r = t.replicas.c
+    for where in key_conditions(conn, (r.rse_id, r.scope, r.name), [(rse_id, f.scope, f.name) for f in files]):
+        conn.execute(update(t.replicas).where(where, r.state == ReplicaState.COPYING.value).values(updated_at=utcnow()))
 
 
 def complete_upload(conn: Connection, caller: Caller, done: UploadDone, issuer: TokenIssuer) -> list[UploadResult]:

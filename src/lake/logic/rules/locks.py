@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from lake.core.clock import utcnow
 from lake.core.models import ReplicaState
 from lake.core.partition import bucket_of
 from lake.core.policy import LockState, TransferState
 from lake.db import schema as t
-from lake.db.bulk import insert_rows
+from lake.db.bulk import insert_rows, key_conditions
 from lake.db.schema_policy import locks, rules, transfers
 from lake.logic.monitoring.events import event_row, record_many
 from lake.logic.rules.files import RuleFile
@@ -41,8 +41,8 @@ def _replica_states(conn: Connection, keys: Sequence[tuple[str, str, str]]) -> d
     """(rse_id, scope, name) -> replica state, for the given keys."""
     r = t.replicas.c
     found: dict[tuple[str, str, str], str] = {}
-    for chunk in _chunks(keys):
-        query = select(r.rse_id, r.scope, r.name, r.state).where(tuple_(r.rse_id, r.scope, r.name).in_(chunk))
+    for where in key_conditions(conn, (r.rse_id, r.scope, r.name), keys):
+        query = select(r.rse_id, r.scope, r.name, r.state).where(where)
         found.update({(a, b, c): s for a, b, c, s in conn.execute(query)})
     return found
 
@@ -50,10 +50,8 @@ def _replica_states(conn: Connection, keys: Sequence[tuple[str, str, str]]) -> d
 def _active_transfers(conn: Connection, keys: Sequence[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
     x = transfers.c
     found: set[tuple[str, str, str]] = set()
-    for chunk in _chunks(keys):
-        query = select(x.dest_rse_id, x.scope, x.name).where(
-            tuple_(x.dest_rse_id, x.scope, x.name).in_(chunk), x.state.in_(ACTIVE_TRANSFER), x.hop_of.is_(None)
-        )
+    for where in key_conditions(conn, (x.dest_rse_id, x.scope, x.name), keys):
+        query = select(x.dest_rse_id, x.scope, x.name).where(where, x.state.in_(ACTIVE_TRANSFER), x.hop_of.is_(None))
         found.update((a, b, c) for a, b, c in conn.execute(query))
     return found
 
@@ -145,12 +143,8 @@ def release_locks(
     if keys is not None:
         wanted = set(keys)
         held = [k for k in held if k in wanted]
-    for chunk in _chunks(held):
-        conn.execute(
-            delete(locks).where(
-                locks.c.rule_id == rule_id, tuple_(locks.c.rse_id, locks.c.scope, locks.c.name).in_(chunk)
-            )
-        )
+    for where in key_conditions(conn, (locks.c.rse_id, locks.c.scope, locks.c.name), held):
+        conn.execute(delete(locks).where(locks.c.rule_id == rule_id, where))
     _bump_lock_counts(conn, held, -1)  # type: ignore[arg-type]
     tombstone_unlocked(conn, held, purge)  # type: ignore[arg-type]
     return len(held)
@@ -161,8 +155,9 @@ def tombstone_unlocked(conn: Connection, keys: Sequence[tuple[str, str, str]], p
     otherwise their last access (LRU order for the reaper). Their pending transfers are cancelled."""
     r = t.replicas.c
     now = utcnow()
-    for chunk in _chunks(keys):
-        unlocked = and_(tuple_(r.rse_id, r.scope, r.name).in_(chunk), r.lock_cnt <= 0)
+    x = transfers.c
+    for where in key_conditions(conn, (r.rse_id, r.scope, r.name), keys):
+        unlocked = and_(where, r.lock_cnt <= 0)
         obsolete = purge or None
         conn.execute(
             update(t.replicas)
@@ -174,10 +169,11 @@ def tombstone_unlocked(conn: Connection, keys: Sequence[tuple[str, str, str]], p
             .where(unlocked, r.state == ReplicaState.AVAILABLE.value)
             .values(tombstone=OBSOLETE if obsolete else func.coalesce(r.accessed_at, r.created_at), lock_cnt=0)
         )
-        _cancel_unwanted_transfers(conn, chunk, now)
+    for where in key_conditions(conn, (x.dest_rse_id, x.scope, x.name), keys):
+        _cancel_unwanted_transfers(conn, where, now)
 
 
-def _cancel_unwanted_transfers(conn: Connection, keys: Sequence[tuple[str, str, str]], now: datetime) -> None:
+def _cancel_unwanted_transfers(conn: Connection, keys_where: Any, now: datetime) -> None:
     x = transfers.c
     still_locked = (
         select(locks.c.rse_id)
@@ -186,7 +182,7 @@ def _cancel_unwanted_transfers(conn: Connection, keys: Sequence[tuple[str, str, 
     )
     conn.execute(
         update(transfers)
-        .where(tuple_(x.dest_rse_id, x.scope, x.name).in_(keys), x.state.in_(("QUEUED", "WAITING")), ~still_locked)
+        .where(keys_where, x.state.in_(("QUEUED", "WAITING")), ~still_locked)
         .values(state=TransferState.CANCELLED.value, finished_at=now, updated_at=now)
     )
 
@@ -239,8 +235,7 @@ def set_lock_states(conn: Connection, keys: Sequence[tuple[str, str, str]], stat
     """Set every lock on these replicas (any rule) to a state; returns the affected rule ids."""
     affected: set[str] = set()
     now = utcnow()
-    for chunk in _chunks(keys):
-        where = tuple_(locks.c.rse_id, locks.c.scope, locks.c.name).in_(chunk)
+    for where in key_conditions(conn, (locks.c.rse_id, locks.c.scope, locks.c.name), keys):
         affected.update(conn.execute(select(locks.c.rule_id).where(where)).scalars())
         conn.execute(update(locks).where(where).values(state=state.value, updated_at=now))
     return affected

@@ -9,12 +9,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from lake.core.clock import utcnow
 from lake.core.models import DIDRef
 from lake.core.policy import Grouping, LockState, RuleState
 from lake.db import schema as t
+from lake.db.bulk import key_conditions
 from lake.db.schema_policy import locks, rules
 from lake.logic.monitoring.events import event_row, record_many
 
@@ -26,10 +27,8 @@ def pin_uploads(conn: Connection, account: str, rse_id: str, rse_name: str, file
     keys = [(f.scope, f.name) for f in files]
     r = rules.c
     taken: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), 500):
-        query = select(r.scope, r.name).where(
-            r.account == account, r.rse_expression == rse_name, tuple_(r.scope, r.name).in_(keys[start : start + 500])
-        )
+    for where in key_conditions(conn, (r.scope, r.name), keys):
+        query = select(r.scope, r.name).where(r.account == account, r.rse_expression == rse_name, where)
         taken.update((s, n) for s, n in conn.execute(query))
     todo = [k for k in dict.fromkeys(keys) if k not in taken]
     sizes = _sizes(conn, todo)
@@ -62,8 +61,8 @@ def pin_uploads(conn: Connection, account: str, rse_id: str, rse_name: str, file
 def _sizes(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     d = t.dids.c
     sizes: dict[tuple[str, str], int] = {}
-    for start in range(0, len(keys), 500):
-        query = select(d.scope, d.name, d.bytes).where(tuple_(d.scope, d.name).in_(keys[start : start + 500]))
+    for where in key_conditions(conn, (d.scope, d.name), keys):
+        query = select(d.scope, d.name, d.bytes).where(where)
         sizes.update({(s, n): b or 0 for s, n, b in conn.execute(query)})
     return sizes
 

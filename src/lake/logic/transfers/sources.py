@@ -11,16 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
 from lake.core.models import ReplicaState, RSEOut
 from lake.db import schema as t
+from lake.db.bulk import key_conditions
 from lake.logic.catalog import rses
 from lake.logic.transfers.failures import tried_sources
 
 UNKNOWN_DISTANCE = 1000
 NO_PRIORITY = 1000
-CHUNK = 500
 READ_OPERATIONS = ("third_party_copy_read", "read")
 
 
@@ -62,11 +62,8 @@ def available_replicas(conn: Connection, keys: Sequence[tuple[str, str]]) -> dic
     """(scope, name) -> its AVAILABLE replica rows (rse_id, path), for many files in a few queries."""
     r = t.replicas.c
     found: dict[tuple[str, str], list[Any]] = {}
-    unique = sorted(set(keys))
-    for start in range(0, len(unique), CHUNK):
-        query = select(r.scope, r.name, r.rse_id, r.path).where(
-            tuple_(r.scope, r.name).in_(unique[start : start + CHUNK]), r.state == ReplicaState.AVAILABLE.value
-        )
+    for where in key_conditions(conn, (r.scope, r.name), sorted(set(keys))):
+        query = select(r.scope, r.name, r.rse_id, r.path).where(where, r.state == ReplicaState.AVAILABLE.value)
         for row in conn.execute(query):
             found.setdefault((row.scope, row.name), []).append(row)
     return found
