@@ -7,6 +7,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -83,6 +84,16 @@ def test_admin_manages_scopes_and_rses(root, alice, lake):
         {"source": "CLI-DISK", "destination": lake.rses[0], "distance": 5}
     ]
     assert "CLI-DISK" in alice.run("rse", "show", "CLI-DISK").stdout
+
+
+def test_admin_registers_an_oauth_client_that_gets_tokens(root, alice, lake):
+    args = ["client", "add", "alice", "--scope", "storage.read:/data", "--audience", "https://storage.test"]
+    added = root.json(*args)
+    assert added["account"] == "alice" and added["client_secret"]
+    assert "PermissionDenied" in alice.run(*args, code=1).output
+    form = {"grant_type": "client_credentials", "client_id": added["client_id"]}
+    r = httpx.post(f"{lake.url}/v1/oauth/token", data=form | {"client_secret": added["client_secret"]})
+    assert r.status_code == 200 and r.json()["scope"] == "storage.read:/data"
 
 
 def test_upload_find_organise_and_download(alice, lake, tmp_path):

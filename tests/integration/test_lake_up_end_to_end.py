@@ -49,8 +49,10 @@ def lake(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def lake_env(tmp_path: Path) -> dict[str, str]:
     ports = free_ports(5)
+    tls_ports = free_ports(4, exclude=ports)  # the endpoints' https twins listen on port + offset
     return dict(
         os.environ,
+        LAKE_ENDPOINT_TLS_PORT_OFFSET=str(tls_ports[0] - ports[1]),
         LAKE_DATA_DIR=str(tmp_path / "lake-data"),
         LAKE_PORT=str(ports[0]),
         LAKE_ENDPOINT_BASE_PORT=str(ports[1]),

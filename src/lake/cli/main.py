@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lake.cli import account, auth, did, replica, rse, rule, scope, transfer, transfer_cmd, up
+from lake.cli import account, auth, did, oauth_client, replica, rse, rule, scope, transfer, transfer_cmd, up
 from lake.cli.common import CliState, LakeGroup
 
 app = typer.Typer(
@@ -41,4 +41,5 @@ app.add_typer(replica.app, name="replica")
 app.add_typer(rule.app, name="rule")
 app.add_typer(transfer_cmd.app, name="transfer")
 app.add_typer(account.app, name="account")
+app.add_typer(oauth_client.app, name="client")
 rse.app.command("usage")(transfer_cmd.rse_usage)

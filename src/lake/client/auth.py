@@ -44,3 +44,8 @@ class AuthMixin(BaseClient):
 
     def get_account(self, name: str) -> AccountOut:
         return self._get_model(AccountOut, f"/v1/accounts/{name}")
+
+    def add_oauth_client(self, account: str, scopes: list[str], audiences: list[str]) -> dict[str, Any]:
+        """Register an OAuth client for `account` (admin); the answer holds the secret, shown only once."""
+        body = {"account": account, "scopes": scopes, "audiences": audiences}
+        return self._request("POST", "/v1/oauth/clients", json=body)  # type: ignore[no-any-return]

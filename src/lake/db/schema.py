@@ -190,3 +190,29 @@ replicas = Table(
 
 # The policy-engine tables share this metadata; importing them here makes `metadata` complete.
 from lake.db import schema_policy as _policy_tables  # noqa: E402, F401
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("secret_hash", String(255), nullable=False, comment="scrypt hash; the secret is shown once"),
+    Column("account", String(25), ForeignKey("accounts.name"), nullable=False),
+    Column("scopes", Text, nullable=False, comment="space-separated scopes the client may request"),
+    Column("audiences", Text, nullable=False, comment="space-separated audiences the client may request"),
+    Column("status", String(10), nullable=False, default="ACTIVE"),
+    Column("created_at", DateTime, nullable=False),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True, comment="sha256 of the opaque token; never the token"),
+    Column("account", String(25), ForeignKey("accounts.name"), nullable=False),
+    Column("client_id", String(64), comment="the client it is bound to; NULL for a public password login"),
+    Column("scopes", Text, nullable=False),
+    Column("audiences", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+    Index("ix_refresh_tokens_account", "account"),
+)

@@ -9,6 +9,7 @@ from lake import __version__
 from lake.api.deps import CallerDep, ServicesDep, ndjson, public
 from lake.core.models import AccountIn, AccountOut, PasswordLogin, TokenOut
 from lake.logic.auth import accounts
+from lake.logic.auth.oauth import GRANT_TYPES
 
 router = APIRouter()
 
@@ -56,9 +57,20 @@ def openid_configuration(svc: ServicesDep) -> JSONResponse:
     document = {
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "token_endpoint": f"{issuer}/v1/auth/token",
+        "token_endpoint": f"{issuer}/v1/oauth/token",
+        "revocation_endpoint": f"{issuer}/v1/oauth/revoke",
+        "introspection_endpoint": f"{issuer}/v1/oauth/introspect",
+        "grant_types_supported": list(GRANT_TYPES),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],
-        "scopes_supported": ["storage.read", "storage.create", "storage.modify", "storage.stage"],
+        "scopes_supported": [
+            "lake.api",
+            "offline_access",
+            "storage.read",
+            "storage.create",
+            "storage.modify",
+            "storage.stage",
+        ],
     }
     return JSONResponse(document, headers={"Cache-Control": "max-age=3600"})
 

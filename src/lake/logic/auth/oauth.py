@@ -1,0 +1,274 @@
+"""The OAuth2 token service: password, client-credentials, refresh and token-exchange grants (RFC 6749, 8693),
+revocation (RFC 7009) and introspection (RFC 7662).
+
+Scope policy (every grant): `lake.api` (the native API) and storage scopes with a canonical path are the
+only scopes issued; `offline_access` asks for a refresh token. Administrators may get any storage scope.
+Other accounts may get `storage.read` and `storage.stage` on any path, but `storage.create` and
+`storage.modify` only on `/<scope>` or below for a Lake scope they own. A client never gets more than it
+was registered with; a refresh or exchanged token never gets more than the grant or subject token it
+comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC
+from typing import Any
+
+import jwt
+from sqlalchemy import Connection, select
+
+from lake.core.errors import InvalidInput, InvalidToken, LakeError, Unauthenticated
+from lake.core.scopes import check_scope_path
+from lake.core.tokens import MAX_TOKEN_SIZE, TokenClaims, TokenValidator
+from lake.db import schema as t
+from lake.logic.auth.accounts import authenticate_userpass, is_admin
+from lake.logic.auth.clients import Client, authenticate_client, scope_covered
+from lake.logic.auth.issuer import TokenIssuer
+from lake.logic.auth.policy import Caller
+from lake.logic.auth.refresh import issue_refresh, lookup_refresh, revoke_refresh, use_refresh
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
+GRANT_TYPES = ("password", "client_credentials", "refresh_token", TOKEN_EXCHANGE)
+API_SCOPE = "lake.api"
+OFFLINE = "offline_access"
+STORAGE_READ_ANYWHERE = frozenset({"storage.read", "storage.stage"})
+STORAGE_OWNED_ONLY = frozenset({"storage.create", "storage.modify"})
+MAX_SCOPES = 32
+
+Form = Mapping[str, str]
+
+
+class OAuthError(Exception):
+    """An RFC 6749 error response: `error` code, description and HTTP status."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        """`error` is an RFC 6749 code such as `invalid_grant`; 401 for client authentication failures."""
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+    def body(self) -> dict[str, str]:
+        """The JSON error body."""
+        return {"error": self.error, "error_description": self.description}
+
+
+def _words(form: Form, name: str) -> list[str]:
+    """A space-separated form parameter as a list without duplicates (order kept)."""
+    return list(dict.fromkeys(form.get(name, "").split()))
+
+
+def _required(form: Form, name: str) -> str:
+    """A mandatory form parameter; missing or empty is `invalid_request`."""
+    value = form.get(name, "")
+    if not value:
+        raise OAuthError("invalid_request", f"missing parameter '{name}'")
+    return value
+
+
+def authenticate(conn: Connection, form: Form, basic: tuple[str, str] | None) -> Client | None:
+    """The client from HTTP Basic or `client_id`/`client_secret` form fields; None for a public request."""
+    if basic is not None and "client_id" in form:
+        raise OAuthError("invalid_request", "use one client authentication method, not two")
+    client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
+    if not client_id:
+        return None
+    try:
+        return authenticate_client(conn, client_id, secret)
+    except Unauthenticated as err:
+        raise OAuthError("invalid_client", err.message, 401) from None
+
+
+def _owned_paths(conn: Connection, account: str) -> set[str]:
+    """The Lake scopes an account owns: write scopes are allowed below `/<scope>`."""
+    return set(conn.execute(select(t.scopes.c.name).where(t.scopes.c.account == account)).scalars())
+
+
+def check_account_scopes(conn: Connection, caller: Caller, scopes: Sequence[str]) -> None:
+    """Apply the scope policy of the module docstring; raise OAuthError(invalid_scope) on the first refusal."""
+    if len(scopes) > MAX_SCOPES:
+        raise OAuthError("invalid_scope", f"at most {MAX_SCOPES} scopes per token")
+    owned: set[str] | None = None
+    for scope in scopes:
+        name, sep, path = scope.partition(":")
+        if scope == API_SCOPE:
+            continue
+        if name not in STORAGE_READ_ANYWHERE | STORAGE_OWNED_ONLY:
+            raise OAuthError("invalid_scope", f"unknown scope {scope!r}")
+        if not sep:
+            raise OAuthError("invalid_scope", f"pathless storage scope {scope!r}")
+        try:
+            check_scope_path(path)
+        except InvalidToken as err:
+            raise OAuthError("invalid_scope", err.message) from None
+        if caller.admin or name in STORAGE_READ_ANYWHERE:
+            continue
+        owned = _owned_paths(conn, caller.account) if owned is None else owned
+        if path.split("/")[1] not in owned:
+            refusal = f"account '{caller.account}' may not get {scope!r}: not below one of its scopes"
+            raise OAuthError("invalid_scope", refusal)
+
+
+def _within(requested: Sequence[str], allowed: Sequence[str], what: str) -> None:
+    """Every requested scope must be covered by an allowed one."""
+    for scope in requested:
+        if not scope_covered(scope, allowed):
+            raise OAuthError("invalid_scope", f"{scope!r} is not within the {what}")
+
+
+def _audiences_within(requested: Sequence[str], allowed: Sequence[str], what: str) -> None:
+    """Every requested audience must be one of the allowed ones (exact match)."""
+    extra = [aud for aud in requested if aud not in allowed]
+    if extra:
+        raise OAuthError("invalid_target", f"audience {extra[0]!r} is not allowed for the {what}")
+
+
+def _access(issuer: TokenIssuer, account: str, scopes: Sequence[str], audiences: Sequence[str]) -> dict[str, Any]:
+    """The response body for a new access token."""
+    issued = [scope for scope in scopes if scope != OFFLINE]
+    token = issuer.keystore.mint(issuer.issuer, account, list(audiences), issued, issuer.lifetime)
+    return {"access_token": token, "token_type": "Bearer", "expires_in": issuer.lifetime, "scope": " ".join(issued),
+            "issued_token_type": ACCESS_TOKEN_TYPE}  # fmt: skip
+
+
+def _password(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
+    """Resource-owner password grant; `offline_access` adds a refresh token bound to the client (if any)."""
+    caller = authenticate_userpass(conn, _required(form, "username"), _required(form, "password"),
+                                   form.get("account") or None)  # fmt: skip
+    scopes = _words(form, "scope") or [API_SCOPE]
+    audiences = _words(form, "audience") or [issuer.api_audience]
+    if client is not None:
+        _within(scopes, [*client.scopes, OFFLINE], "client's registered scopes")
+        _audiences_within(audiences, client.audiences, "client")
+    check_account_scopes(conn, caller, [scope for scope in scopes if scope != OFFLINE])
+    body = _access(issuer, caller.account, scopes, audiences)
+    if OFFLINE in scopes:
+        client_id = client.client_id if client else None
+        body["refresh_token"] = issue_refresh(conn, caller.account, client_id, body["scope"].split(), audiences)
+    return body
+
+
+def _client_credentials(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
+    """Client-credentials grant: a token for the client's account, within its registration; no refresh token."""
+    if client is None:
+        raise OAuthError("invalid_client", "client authentication is required", 401)
+    scopes = [scope for scope in _words(form, "scope") if scope != OFFLINE] or list(client.scopes)
+    audiences = _words(form, "audience") or list(client.audiences)
+    _within(scopes, client.scopes, "client's registered scopes")
+    _audiences_within(audiences, client.audiences, "client")
+    check_account_scopes(conn, client.caller(conn), scopes)
+    return _access(issuer, client.account, scopes, audiences)
+
+
+def _refresh(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
+    """Refresh grant: a new access token within the refresh token's scopes and audiences (reusable token)."""
+    grant = use_refresh(conn, _required(form, "refresh_token"), client.client_id if client else None)
+    scopes = [scope for scope in _words(form, "scope") if scope != OFFLINE] or list(grant.scopes)
+    audiences = _words(form, "audience") or list(grant.audiences)
+    _within(scopes, grant.scopes, "refresh token's scopes")
+    _audiences_within(audiences, grant.audiences, "refresh token")
+    check_account_scopes(conn, Caller(grant.account, is_admin(conn, grant.account)), scopes)
+    return _access(issuer, grant.account, scopes, audiences)
+
+
+def subject_claims(issuer: TokenIssuer, token: str) -> TokenClaims:
+    """Validate a token this issuer signed, for whatever audience it names (signature, times, profile)."""
+    if len(token) > MAX_TOKEN_SIZE:
+        raise InvalidToken(f"token longer than {MAX_TOKEN_SIZE} characters")
+    try:
+        aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
+    except jwt.PyJWTError as err:
+        raise InvalidToken(f"malformed token: {err}") from None
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if not audiences or not all(isinstance(a, str) and a for a in audiences):
+        raise InvalidToken("token has no valid 'aud' claim")
+    validator = TokenValidator({issuer.issuer: issuer.keystore.keyset}, audiences=audiences, cache_size=0)
+    return validator.validate(token)
+
+
+def _active_account(conn: Connection, account: str) -> Caller:
+    """The caller for an account that exists and is active, else Unauthenticated."""
+    status = conn.execute(select(t.accounts.c.status).where(t.accounts.c.name == account)).scalar()
+    if status != "ACTIVE":
+        raise Unauthenticated(f"account {account!r} is unknown or not active")
+    return Caller(account, is_admin(conn, account))
+
+
+def _exchange(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
+    """RFC 8693: a subject token for a narrower access token, or (for a client) for a refresh token."""
+    if form.get("subject_token_type") not in (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE):
+        raise OAuthError("invalid_request", "subject_token_type must be an access token or a JWT")
+    claims = subject_claims(issuer, _required(form, "subject_token"))
+    caller = _active_account(conn, claims.sub)
+    scopes = [scope for scope in _words(form, "scope") if scope != OFFLINE] or list(claims.scopes)
+    audiences = _words(form, "audience") or list(claims.aud)
+    _within(scopes, claims.scopes, "subject token's scopes")
+    if client is not None:
+        _audiences_within(audiences, client.audiences, "client")
+    check_account_scopes(conn, caller, scopes)
+    wanted = form.get("requested_token_type") or ACCESS_TOKEN_TYPE
+    if wanted == ACCESS_TOKEN_TYPE:
+        return _access(issuer, caller.account, scopes, audiences)
+    if wanted != REFRESH_TOKEN_TYPE:
+        raise OAuthError("invalid_request", f"cannot issue token type {wanted!r}")
+    if client is None:
+        raise OAuthError("invalid_client", "a refresh token is issued only to an authenticated client", 401)
+    refresh = issue_refresh(conn, caller.account, client.client_id, scopes, audiences)
+    return {"access_token": refresh, "refresh_token": refresh, "token_type": "N_A",
+            "issued_token_type": REFRESH_TOKEN_TYPE, "scope": " ".join(scopes)}  # fmt: skip
+
+
+_Grant = Callable[[Connection, TokenIssuer, Form, Client | None], dict[str, Any]]
+_GRANTS: dict[str, _Grant] = {
+    "password": _password,
+    "client_credentials": _client_credentials,
+    "refresh_token": _refresh,
+    TOKEN_EXCHANGE: _exchange,
+}
+
+
+def token_request(conn: Connection, issuer: TokenIssuer, form: Form, basic: tuple[str, str] | None) -> dict[str, Any]:
+    """Handle one token-endpoint request; every failure is an OAuthError with an RFC 6749 code."""
+    grant = _GRANTS.get(form.get("grant_type", ""))
+    if grant is None:
+        raise OAuthError("unsupported_grant_type", f"grant_type must be one of {', '.join(GRANT_TYPES)}")
+    client = authenticate(conn, form, basic)
+    try:
+        return grant(conn, issuer, form, client)
+    except Unauthenticated as err:
+        raise OAuthError("invalid_grant", err.message) from None
+    except InvalidInput as err:
+        raise OAuthError("invalid_request", err.message) from None
+
+
+def revoke(conn: Connection, form: Form, basic: tuple[str, str] | None) -> None:
+    """RFC 7009: revoke a refresh token; unknown tokens and access tokens are ignored (always success).
+
+    A token bound to a client is revoked only when that client authenticates (wrong credentials are an
+    `invalid_client` error); an unbound one by whoever holds it.
+    """
+    client = authenticate(conn, form, basic)
+    token = form.get("token", "")
+    grant = lookup_refresh(conn, token) if token else None
+    if grant is not None and grant.client_id in (None, client.client_id if client else None):
+        revoke_refresh(conn, token)
+
+
+def introspect(conn: Connection, issuer: TokenIssuer, form: Form) -> dict[str, Any]:
+    """RFC 7662: what a token stands for, or only `{"active": false}` if it is invalid, revoked or expired."""
+    token = form.get("token", "")
+    grant = lookup_refresh(conn, token) if token else None
+    if grant is not None:
+        return {"active": True, "token_type": "refresh_token", "sub": grant.account, "client_id": grant.client_id,
+                "scope": " ".join(grant.scopes), "aud": list(grant.audiences), "iss": issuer.issuer,
+                "exp": int(grant.expires_at.replace(tzinfo=UTC).timestamp())}  # fmt: skip
+    try:
+        claims = subject_claims(issuer, token)
+        _active_account(conn, claims.sub)
+    except LakeError:
+        return {"active": False}
+    return {"active": True, "token_type": "Bearer", "sub": claims.sub, "scope": " ".join(claims.scopes),
+            "aud": list(claims.aud), "iss": claims.iss, "exp": claims.exp, "iat": claims.iat,
+            "jti": claims.jti}  # fmt: skip
