@@ -96,3 +96,19 @@ def test_every_route_has_a_policy_or_is_explicitly_public(services):
     for route in routes:
         calls = set(_calls(route.dependant))
         assert calls & {current_caller, rucio_caller, public}, f"{route.path} has no policy"
+
+
+def test_a_database_failure_is_a_retryable_temporary_failure_and_changes_nothing(root_api, services, monkeypatch):
+    """A deadlock or lost connection (OperationalError) rolls back and answers 503 TemporaryFailure."""
+    from sqlalchemy.exc import OperationalError
+
+    from lake.logic.catalog import rses
+
+    def broken(*_args, **_kwargs):
+        raise OperationalError("INSERT ...", {}, Exception("deadlock detected"))
+
+    monkeypatch.setattr(rses, "add_protocol", broken)
+    root_api.post("/v1/rses", json={"name": "SITE-X"})
+    r = root_api.post("/v1/rses/SITE-X/protocols", json={"scheme": "http", "hostname": "h", "port": 1})
+    assert r.status_code == 503
+    assert r.json()["code"] == "TemporaryFailure" and r.json()["retryable"] is True

@@ -7,9 +7,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lake.core.errors import InvalidInput, LakeError, NotFound
+from lake.core.errors import InvalidInput, LakeError, NotFound, TemporaryFailure
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,15 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(NotFound("no such API route"))
         error = LakeError(str(exc.detail))
         return JSONResponse(error.to_dict() | {"code": "HTTPError"}, status_code=exc.status_code)
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database operational error (transaction rolled back): %s", exc.orig)
+        return error_response(
+            TemporaryFailure(
+                f"the database could not complete the request ({type(exc.orig).__name__}); nothing was changed, retry"
+            )
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
