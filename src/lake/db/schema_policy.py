@@ -88,6 +88,8 @@ transfers = Table(
     Column("updated_at", DateTime, nullable=False),
     Index("ix_transfers_state", "state", "retry_after"),
     Index("ix_transfers_replica", "scope", "name", "dest_rse_id"),
+    Index("ix_transfers_hop_of", "hop_of"),
+    Index("ix_transfers_rule_id", "rule_id"),
 )
 
 account_limits = Table(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
@@ -48,6 +51,18 @@ _STATUS_ERRORS: dict[int, type[LakeError]] = {
 }
 
 
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """One SSL context per trust setting, shared by all clients: building one (loading the CA bundle) costs
+    milliseconds, which dominated per-file uploads and transfers when every backend built its own. The
+    SSL_CERT_FILE / SSL_CERT_DIR environment (which httpx honours) is part of the key."""
+    return _tls_context(verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=16)
+def _tls_context(verify: bool | str, _cert_file: str | None, _cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=verify)
+
+
 def http_url(url: str) -> str:
     """davs:// -> https://, dav:// -> http://; http(s) unchanged."""
     parts = urlsplit(url)
@@ -90,7 +105,7 @@ class HttpBackend(StorageBackend):
         client: httpx.Client | None = None,
     ) -> None:
         super().__init__(token)
-        self.client = client or httpx.Client(verify=verify, timeout=timeout, follow_redirects=True)
+        self.client = client or httpx.Client(verify=tls_context(verify), timeout=timeout, follow_redirects=True)
 
     def close(self) -> None:
         self.client.close()

@@ -176,7 +176,12 @@ def update_rule(conn: Connection, caller: Caller, rule_id: str, change: RuleUpda
 
 
 def delete_rule(conn: Connection, caller: Caller, rule_id: str, force: bool = False) -> None:
-    """Remove a rule and its locks; replicas no other rule holds get tombstones for the reaper."""
+    """Remove a rule and its locks; replicas no other rule holds get tombstones for the reaper.
+
+    The rule row is locked first, the same order the transfer worker uses (rule, then its locks), so the
+    two never deadlock on PostgreSQL.
+    """
+    conn.execute(select(rules.c.id).where(rules.c.id == rule_id).with_for_update()).all()
     row = get_rule_row(conn, rule_id)
     _require_owner(caller, row)
     if row.locked and not force:
