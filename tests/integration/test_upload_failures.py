@@ -8,7 +8,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from lake.db.schema import replicas
+from lake.db.schema_policy import rules
 from lake.testing.server import running_lake
 
 pytestmark = pytest.mark.integration
@@ -125,11 +128,6 @@ def test_completed_upload_is_protected_by_an_upload_rule(api, lake):
     put(t["targets"][0]["pfn"], t["token"], DATA)
     assert complete(api, lake, "pinned.dat")["state"] == "AVAILABLE"
     with lake.lake.services.db.transaction() as conn:
-        from sqlalchemy import select
-
-        from lake.db.schema import replicas
-        from lake.db.schema_policy import rules
-
         rule = conn.execute(select(rules).where(rules.c.name == "pinned.dat")).one()
         replica = conn.execute(select(replicas).where(replicas.c.name == "pinned.dat")).one()
     assert (rule.copies, rule.rse_expression, rule.state, rule.locks_ok_cnt) == (1, lake.rses[0], "OK", 1)
