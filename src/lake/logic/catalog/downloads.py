@@ -12,7 +12,7 @@ from lake.core.models import DIDRef, DownloadFile, ReplicaState, SourceReplica
 from lake.core.scopes import StorageOp
 from lake.logic.auth.issuer import TokenIssuer, storage_audience
 from lake.logic.auth.policy import Caller
-from lake.logic.catalog.replicas import RSEAccess, _read_access, replica_query
+from lake.logic.catalog.replicas import RSEAccess, read_access, replica_query
 
 
 def download_plan(conn: Connection, caller: Caller, ref: DIDRef, rse_expression: str | None,
@@ -21,7 +21,7 @@ def download_plan(conn: Connection, caller: Caller, ref: DIDRef, rse_expression:
 
     Read tokens cover the scope's directory on each RSE and are minted once per (RSE, scope).
     """
-    access = {k: v for k, v in _read_access(conn).items() if v is not None and v.rse.availability_read}
+    access = {k: v for k, v in read_access(conn).items() if v is not None and v.rse.availability_read}
     query = replica_query(conn, ref, rse_expression, ReplicaState.AVAILABLE.value)
     query = query.order_by(query.selected_columns.scope, query.selected_columns.name)
     tokens: dict[tuple[str, str], str] = {}

@@ -166,12 +166,10 @@ def register_files(conn: Connection, caller: Caller, request: RegisterFilesIn) -
     return RegisterFilesOut(files=len(new), replicas=added, attached=attached)
 
 
-def _read_access(conn: Connection, rse_ids: set[str] | None = None) -> dict[str, RSEAccess | None]:
+def read_access(conn: Connection) -> dict[str, RSEAccess | None]:
     """Per RSE id: its preferred read protocol, or None if it cannot be read."""
     access: dict[str, RSEAccess | None] = {}
     for rse in rses.list_rses(conn):
-        if rse_ids is not None and rse.id not in rse_ids:
-            continue
         try:
             access[rse.id] = RSEAccess(rse, rses.best_protocol(rse, "read"))
         except UnsupportedOperation:
@@ -200,7 +198,7 @@ def list_replicas(conn: Connection, ref: DIDRef, rse_expression: str | None = No
                   state: str | None = None) -> Iterator[ReplicaOut]:  # fmt: skip
     """Every replica of a file, or of every file below a collection, with its PFN; streams rows."""
     query = replica_query(conn, ref, rse_expression, state)
-    access = _read_access(conn)
+    access = read_access(conn)
     names = {rse.id: rse.name for rse in rses.list_rses(conn)}
     for row in conn.execute(query):
         rse_access_ = access.get(row.rse_id)
