@@ -216,3 +216,6 @@ refresh_tokens = Table(
     Column("revoked_at", DateTime),
     Index("ix_refresh_tokens_account", "account"),
 )
+
+# Groups, storage policies and device codes live beside; importing them completes `metadata`.
+from lake.db import schema_auth as _auth_tables  # noqa: E402, F401
