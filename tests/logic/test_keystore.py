@@ -12,10 +12,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from lake.core.errors import InvalidInput, InvalidToken
+from lake.core.errors import Conflict, InvalidInput, InvalidToken
 from lake.core.scopes import claims_allow_storage
 from lake.core.tokens import TokenValidator
-from lake.logic.auth.keystore import KeyStore
+from lake.logic.auth.keystore import MAX_LIFETIME, RETENTION, KeyStore
 
 ISSUER = "https://lake.example"
 AUDIENCE = "https://storage.example"
@@ -36,12 +36,12 @@ def mint(store: KeyStore, **options: object) -> str:
     return store.mint(ISSUER, "u-123", AUDIENCE, **arguments)  # type: ignore[arg-type]
 
 
-def test_first_load_creates_one_private_key_file_with_mode_0600(store: KeyStore) -> None:
-    files = list(store.directory.iterdir())
-    assert len(files) == 1
-    assert files[0].name == f"{store.current.kid}.pem"
-    assert files[0].name.startswith(store.algorithm.lower() + "-")
-    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+def test_first_load_creates_a_current_and_a_next_key_file_with_mode_0600(store: KeyStore) -> None:
+    pems = sorted(path.name for path in store.directory.glob("*.pem"))
+    assert pems == sorted([f"{store.current.kid}.pem", f"{store.next.kid}.pem"])
+    assert all(name.startswith(store.algorithm.lower() + "-") for name in pems)
+    for name in [*pems, "keys.json"]:
+        assert stat.S_IMODE((store.directory / name).stat().st_mode) == 0o600
 
 
 def test_reloading_the_directory_keeps_the_same_key(store: KeyStore) -> None:
@@ -50,8 +50,8 @@ def test_reloading_the_directory_keeps_the_same_key(store: KeyStore) -> None:
 
 
 def test_jwks_publishes_public_keys_with_kid_kty_alg_and_use(store: KeyStore) -> None:
-    (entry,) = store.jwks()["keys"]
-    assert entry["kid"] == store.current.kid
+    upcoming, entry = store.jwks()["keys"]
+    assert (upcoming["kid"], entry["kid"]) == (store.next.kid, store.current.kid)
     assert entry["alg"] == store.algorithm
     assert entry["use"] == "sig"
     expected = {"EC": {"crv", "x", "y"}, "RSA": {"n", "e"}}[entry["kty"]]
@@ -80,11 +80,12 @@ def test_every_token_gets_a_fresh_jti(store: KeyStore) -> None:
 def test_token_from_the_old_key_still_validates_after_rotation(store: KeyStore) -> None:
     old_kid = store.current.kid
     old_token = mint(store)
+    published_next = store.next.kid
     new_kid = store.rotate()
     new_token = mint(store)
-    assert new_kid != old_kid
+    assert new_kid == published_next != old_kid
     assert jwt.get_unverified_header(new_token)["kid"] == new_kid
-    assert [key["kid"] for key in store.jwks()["keys"]] == [new_kid, old_kid]
+    assert [key["kid"] for key in store.jwks()["keys"]] == [store.next.kid, new_kid, old_kid]
     validator = validator_for(store)
     assert validator.validate(old_token).sub == validator.validate(new_token).sub == "u-123"
 
@@ -204,3 +205,80 @@ def test_scitokens_accepts_a_lake_minted_token(
     time.sleep(0.01)  # scitokens wants iat strictly in the past
     assert enforcer.test(token, "storage.read", "/data/f"), enforcer.last_failure
     assert not enforcer.test(token, "storage.read", "/database")
+
+
+class Clock:
+    """An injectable clock (Unix seconds) that tests move forward."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_next_key_is_published_before_it_signs_so_a_cached_jwks_validates_after_rotation(store: KeyStore) -> None:
+    upcoming = store.next.kid
+    cached = TokenValidator({ISSUER: store.keyset()}, [AUDIENCE])  # a validator's key cache, never refreshed
+    assert jwt.get_unverified_header(mint(store))["kid"] != upcoming
+    store.rotate()
+    token = mint(store)
+    assert jwt.get_unverified_header(token)["kid"] == upcoming
+    assert cached.validate(token).sub == "u-123"
+
+
+def test_rotation_refuses_while_next_key_is_younger_than_the_publication_window(tmp_path: Path) -> None:
+    clock = Clock()
+    store = KeyStore.load_or_create(tmp_path, "ES256", clock=clock)
+    current = store.current.kid
+    with pytest.raises(Conflict, match="too short"):
+        store.rotate(min_published=3600)
+    assert store.current.kid == current
+    clock.now += 3600
+    assert store.rotate(min_published=3600) != current
+
+
+def test_retired_key_stays_published_for_the_token_lifetime_then_is_removed(tmp_path: Path) -> None:
+    clock = Clock()
+    store = KeyStore.load_or_create(tmp_path, "ES256", clock=clock)
+    old = store.current.kid
+    store.rotate()
+    clock.now += RETENTION - 1
+    assert old in {key["kid"] for key in store.jwks()["keys"]}
+    clock.now += 2
+    assert old not in {key["kid"] for key in store.jwks()["keys"]}
+    store.rotate()
+    assert not (tmp_path / f"{old}.pem").exists()
+    assert old not in {record.kid for record in store.records()}
+
+
+def test_a_retired_key_is_kept_while_a_maximum_lifetime_token_it_signed_is_valid(tmp_path: Path) -> None:
+    clock = Clock()
+    store = KeyStore.load_or_create(tmp_path, "ES256", clock=clock)
+    token = store.mint(ISSUER, "u-123", AUDIENCE, SCOPES, MAX_LIFETIME)
+    store.rotate()
+    clock.now = jwt.decode(token, options={"verify_signature": False})["exp"]
+    kid = jwt.get_unverified_header(token)["kid"]
+    assert kid in {key["kid"] for key in store.jwks()["keys"]}
+
+
+def test_processes_sharing_the_key_directory_agree_after_a_rotation(store: KeyStore) -> None:
+    other = KeyStore.load_or_create(store.directory, store.algorithm)
+    assert other.jwks() == store.jwks()
+    signing = other.rotate()
+    assert store.current.kid == signing
+    assert store.jwks() == other.jwks()
+    assert validator_for(store).validate(mint(other)).sub == "u-123"
+
+
+def test_a_directory_with_only_pem_files_loads_with_the_newest_key_current(tmp_path: Path) -> None:
+    store = KeyStore.load_or_create(tmp_path, "ES256")
+    old, newest = store.current.kid, store.rotate()
+    (tmp_path / "keys.json").unlink()
+    (tmp_path / f"{store.next.kid}.pem").unlink()
+    os.utime(tmp_path / f"{old}.pem", ns=(1, 1))
+    legacy = KeyStore.load_or_create(tmp_path, "ES256")
+    states = {record.kid: record.state for record in legacy.records()}
+    assert states[newest] == "current" and states[old] == "retired"
+    assert list(states.values()).count("next") == 1
+    assert {old, newest} <= {key["kid"] for key in legacy.jwks()["keys"]}

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from lake.core.errors import Unauthenticated
+from lake.core.tokens import TokenClaims
 from lake.logic.auth import accounts
 from lake.logic.auth.policy import Caller
 from lake.logic.services import Services
@@ -62,7 +63,13 @@ async def current_caller(request: Request, svc: ServicesDep) -> Caller:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("missing bearer token: log in with `lake login` or POST /v1/auth/token")
     claims = svc.validator.validate(token.strip())
-    return Caller(account=claims.sub, admin=admin_cache.is_admin(svc, claims.sub))
+    return caller_of(svc, claims)
+
+
+def caller_of(svc: Services, claims: TokenClaims) -> Caller:
+    """The caller behind validated claims: Lake's own `sub`, or the account an external subject is mapped to."""
+    account = svc.external.account_of(svc.db, claims)
+    return Caller(account=account, admin=admin_cache.is_admin(svc, account))
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -1,4 +1,4 @@
-"""`lake client add`: register an OAuth client (a service using the client-credentials grant)."""
+"""`lake client add|list`: OAuth clients (services using the client-credentials grant), admin only."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lake.cli.common import client, state
-from lake.cli.output import print_object
+from lake.cli.output import print_object, print_rows
 
 app = typer.Typer(help="OAuth clients: services that get tokens with their own credentials.", no_args_is_help=True)
 
@@ -23,3 +23,9 @@ def add(
     if not audience:
         raise typer.BadParameter("give at least one --audience", param_hint="--audience")
     print_object(client(ctx).add_oauth_client(account, scope or [], audience), state(ctx).json)
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """The registered clients (admin); secrets are never shown again."""
+    print_rows(client(ctx).list_oauth_clients(), ["client_id", "account", "scopes", "audiences"], state(ctx).json)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 from lake.client.base import BaseClient
-from lake.core.models import AccountIn, AccountOut, PasswordLogin, TokenOut
+from lake.core.models import AccountIn, AccountOut, IdentityOut, OidcIdentityIn, PasswordLogin, TokenOut
 
 
 class AuthMixin(BaseClient):
@@ -24,15 +23,6 @@ class AuthMixin(BaseClient):
         self.save_token(token.access_token)
         return token
 
-    def save_token(self, token: str) -> None:
-        """Write the token where `ClientSettings.stored_token` finds it, readable by the owner only."""
-        path = self.settings.token_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as stream:
-            stream.write(token + "\n")
-        os.chmod(path, 0o600)
-
     def whoami(self) -> AccountOut:
         return self._get_model(AccountOut, "/v1/auth/whoami")
 
@@ -45,7 +35,16 @@ class AuthMixin(BaseClient):
     def get_account(self, name: str) -> AccountOut:
         return self._get_model(AccountOut, f"/v1/accounts/{name}")
 
+    def add_oidc_identity(self, account: str, issuer: str, subject: str) -> IdentityOut:
+        """Map a trusted external issuer's subject to `account` (admin)."""
+        body = OidcIdentityIn(issuer=issuer, subject=subject)
+        return self._send_model("POST", f"/v1/accounts/{account}/identities", body, IdentityOut)
+
     def add_oauth_client(self, account: str, scopes: list[str], audiences: list[str]) -> dict[str, Any]:
         """Register an OAuth client for `account` (admin); the answer holds the secret, shown only once."""
         body = {"account": account, "scopes": scopes, "audiences": audiences}
         return self._request("POST", "/v1/oauth/clients", json=body)  # type: ignore[no-any-return]
+
+    def list_oauth_clients(self) -> list[dict[str, Any]]:
+        """The registered OAuth clients (admin), without secrets."""
+        return self._request("GET", "/v1/oauth/clients")  # type: ignore[no-any-return]

@@ -35,6 +35,7 @@ MAX_TOKEN_SIZE = 8192
 EXP_LEEWAY = 5  # profile v1.1+ drops the grace after exp: allow only a few seconds of skew
 MIN_RSA_BITS = 2048
 KEY_REFRESH_SECONDS = 3600  # key cache refresh (profile: 1-6 h); also the longest a validation is cached
+KEY_EXPIRY_SECONDS = 2 * 86400  # cached keys outlive a down issuer this long (profile: expiry 1-4 d)
 REFETCH_INTERVAL = 60  # at most one refetch per issuer per minute on unknown kids (no fetch amplification)
 
 _JWS = PyJWS(algorithms=["RS256", "ES256"])  # nothing else is even registered: no HMAC, no none
@@ -107,13 +108,18 @@ KeySource = KeySet | Callable[[], KeySet]
 
 
 class _LoadedKeys:
-    """An issuer's keys from a loader: loaded when stale, and once more (rate-limited) on an unknown kid."""
+    """An issuer's keys from a loader: loaded when stale, and once more (rate-limited) on an unknown kid.
+
+    A failed load keeps the last good keys until KEY_EXPIRY_SECONDS after they were loaded and is retried
+    after REFETCH_INTERVAL; meanwhile (and with no good keys) requests fail fast with the load error.
+    """
 
     def __init__(self, loader: Callable[[], KeySet], clock: Callable[[], float]) -> None:
         self._loader = loader
         self._clock = clock
         self._keyset = KeySet()
-        self._loaded_at = self._refetched_at = -math.inf
+        self._loaded_at = self._good_at = self._refetched_at = -math.inf
+        self._failure: LakeError | None = None
         self._lock = threading.Lock()
 
     def get(self, kid: str) -> VerificationKey | None:
@@ -126,18 +132,24 @@ class _LoadedKeys:
                 self._refetched_at = now
                 self._load(now)
                 key = self._keyset.get(kid)
+            if key is None and self._failure is not None:
+                raise self._failure
             return key
 
     def _load(self, now: float) -> None:
-        """Call the loader; on failure keep keys already loaded (retry after REFETCH_INTERVAL), else raise."""
+        """Call the loader; on failure keep unexpired keys (retry after REFETCH_INTERVAL), else raise."""
         try:
             self._keyset = self._loader()
-            self._loaded_at = now
+            self._loaded_at = self._good_at = now
+            self._failure = None
         except LakeError as err:
-            if self._loaded_at == -math.inf:
+            self._loaded_at = now - KEY_REFRESH_SECONDS + REFETCH_INTERVAL
+            self._refetched_at = now
+            self._failure = err
+            if now - self._good_at >= KEY_EXPIRY_SECONDS:
+                self._keyset = KeySet()
                 raise
             log.warning("keeping cached keys, reload failed: %s", err)
-            self._loaded_at = now - KEY_REFRESH_SECONDS + REFETCH_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -270,6 +282,7 @@ class TokenValidator:
         max_size: int = MAX_TOKEN_SIZE,
         accept_any_audience: bool = False,
         *,
+        issuer_audiences: Mapping[str, Sequence[str]] | None = None,
         cache_size: int = 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -281,6 +294,7 @@ class TokenValidator:
             iss: source if isinstance(source, KeySet) else _LoadedKeys(source, clock) for iss, source in trusted.items()
         }
         self._audiences = frozenset(audiences) | ({ANY_AUDIENCE} if accept_any_audience else frozenset())
+        self._issuer_audiences = {iss: frozenset(auds) for iss, auds in (issuer_audiences or {}).items()}
         self._leeway = leeway
         self._exp_leeway = min(leeway, EXP_LEEWAY)
         self._max_size = max_size
@@ -313,7 +327,7 @@ class TokenValidator:
             raise InvalidToken(f"unknown key id {quote_claim(kid)} for issuer {iss!r}")
         claims = _verified_payload(token, key, header)
         self._check_times(claims, now)
-        audiences = self._check_audience(claims)
+        audiences = self._check_audience(claims, self._issuer_audiences.get(iss, self._audiences))
         _check_profile(claims)
         return TokenClaims(
             sub=claims["sub"],
@@ -339,12 +353,13 @@ class TokenValidator:
         if iat > now + self._leeway:
             raise InvalidToken("token issued in the future ('iat')")
 
-    def _check_audience(self, claims: Mapping[str, Any]) -> tuple[str, ...]:
-        """`aud` required (string or list); exact, case-sensitive match against our audiences."""
+    @staticmethod
+    def _check_audience(claims: Mapping[str, Any], accepted: frozenset[str]) -> tuple[str, ...]:
+        """`aud` required (string or list); exact, case-sensitive match against the issuer's accepted audiences."""
         aud = claims.get("aud")
         audiences = (aud,) if isinstance(aud, str) else tuple(aud) if isinstance(aud, list) else ()
         if not audiences or not all(isinstance(a, str) and a for a in audiences):
             raise InvalidToken("token has no valid 'aud' claim")
-        if self._audiences.isdisjoint(audiences):
+        if accepted.isdisjoint(audiences):
             raise InvalidToken(f"token is not meant for this service (aud {quote_claim(aud)})")
         return audiences

@@ -1,4 +1,4 @@
-"""The long-lived objects a Lake process shares: database, signing keys, token issuer and validator."""
+"""The long-lived objects a Lake process shares: database, signing keys, token issuer, validator, external issuers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from lake.core.settings import ServerSettings
 from lake.core.tokens import TokenValidator
 from lake.db.engine import Database
 from lake.db.migrate import upgrade
+from lake.logic.auth.external import ExternalIssuers
 from lake.logic.auth.issuer import TokenIssuer
 from lake.logic.auth.keystore import KeyStore
 
@@ -19,6 +20,7 @@ class Services:
     keystore: KeyStore
     issuer: TokenIssuer
     validator: TokenValidator
+    external: ExternalIssuers
 
     @classmethod
     def from_settings(cls, settings: ServerSettings, migrate: bool = True) -> Services:
@@ -35,8 +37,15 @@ class Services:
             lifetime=settings.token_lifetime,
             storage_lifetime=settings.storage_token_lifetime,
         )
-        validator = TokenValidator({settings.issuer: keystore.keyset}, audiences=[settings.api_audience])
-        return cls(settings=settings, db=Database(url), keystore=keystore, issuer=issuer, validator=validator)
+        external = ExternalIssuers(settings.trusted_issuers, settings.api_audience)
+        if settings.issuer in external.settings:
+            raise ValueError(f"Lake's own issuer {settings.issuer} cannot also be a trusted external issuer")
+        validator = TokenValidator(
+            {settings.issuer: keystore.keyset, **external.key_sources()},
+            audiences=[settings.api_audience],
+            issuer_audiences=external.audiences(),
+        )
+        return cls(settings, Database(url), keystore, issuer, validator, external)
 
     def close(self) -> None:
         self.db.dispose()

@@ -21,7 +21,7 @@ from lake import __version__
 from lake.api.deps import ServicesDep, admin_cache, public
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import json_response, rfc1123
-from lake.core.errors import LakeError
+from lake.core.errors import LakeError, Unauthenticated
 from lake.core.lfn2pfn import normalize_prefix, scope_directory
 from lake.core.scopes import StorageOp, storage_scope
 from lake.core.tokens import TokenClaims
@@ -58,8 +58,18 @@ def _claims(svc: Services, token: str) -> TokenClaims:
 
 async def rucio_caller(request: Request, svc: ServicesDep) -> Caller:
     """The account bound to `X-Rucio-Auth-Token` (or a bearer JWT); every non-auth route depends on it."""
-    claims = _claims(svc, _token_of(request))
-    return Caller(account=claims.sub, admin=admin_cache.is_admin(svc, claims.sub))
+    account = _account(svc, _claims(svc, _token_of(request)))
+    return Caller(account=account, admin=admin_cache.is_admin(svc, account))
+
+
+def _account(svc: Services, claims: TokenClaims) -> str:
+    """The token's account (an external subject's mapped one); unmapped is Rucio's CannotAuthenticate."""
+    try:
+        return svc.external.account_of(svc.db, claims)
+    except Unauthenticated as exc:
+        raise RucioError(
+            "CannotAuthenticate", f"Cannot authenticate with given credentials: {exc.message}", 401
+        ) from exc
 
 
 RucioCallerDep = Annotated[Caller, Depends(rucio_caller)]
@@ -121,7 +131,7 @@ def validate(request: Request, svc: ServicesDep) -> Response:
     """The token's account, identity and expiry, as the Python repr of a dict (upstream's format)."""
     claims = _claims(svc, _token_of(request))
     info = {
-        "account": claims.sub,
+        "account": _account(svc, claims),
         "identity": f"SUB={claims.sub}, ISS={claims.iss}",
         "lifetime": rfc1123(_utc(float(claims.exp))),
         "audience": " ".join(claims.aud),

@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from lake import __version__
 from lake.api.deps import CallerDep, ServicesDep, ndjson, public
-from lake.core.models import AccountIn, AccountOut, PasswordLogin, TokenOut
-from lake.logic.auth import accounts
+from lake.core.models import AccountIn, AccountOut, IdentityOut, OidcIdentityIn, PasswordLogin, TokenOut
+from lake.logic.auth import accounts, external
 from lake.logic.auth.oauth import GRANT_TYPES
 
 router = APIRouter()
@@ -51,6 +51,14 @@ def get_account(name: str, _caller: CallerDep, svc: ServicesDep) -> AccountOut:
         return accounts.get_account(conn, name)
 
 
+@router.post("/v1/accounts/{name}/identities", status_code=201)
+def add_identity(name: str, body: OidcIdentityIn, caller: CallerDep, svc: ServicesDep) -> IdentityOut:
+    """Map a trusted external issuer's subject to the account (admin): its tokens then act as the account."""
+    with svc.db.transaction() as conn:
+        identity = external.add_oidc_identity(conn, caller, name, body.issuer, body.subject)
+    return IdentityOut(account=name, identity=identity, type=external.OIDC)
+
+
 @router.get("/.well-known/openid-configuration", dependencies=[Depends(public)])
 def openid_configuration(svc: ServicesDep) -> JSONResponse:
     issuer = svc.issuer.issuer
@@ -58,6 +66,7 @@ def openid_configuration(svc: ServicesDep) -> JSONResponse:
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "token_endpoint": f"{issuer}/v1/oauth/token",
+        "device_authorization_endpoint": f"{issuer}/v1/oauth/device_authorization",
         "revocation_endpoint": f"{issuer}/v1/oauth/revoke",
         "introspection_endpoint": f"{issuer}/v1/oauth/introspect",
         "grant_types_supported": list(GRANT_TYPES),

@@ -1,4 +1,5 @@
-"""The standard OAuth2 endpoints (form-encoded): token, revocation, introspection; and client registration."""
+"""The standard OAuth2 endpoints (form-encoded): token, device authorization, revocation, introspection; and
+client registration and listing (admin)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from lake.api.deps import CallerDep, ServicesDep, public
-from lake.logic.auth import clients, oauth
+from lake.api.v1 import device_login
+from lake.logic.auth import clients, device, oauth
 from lake.logic.services import Services
 
 router = APIRouter()
+router.include_router(device_login.router)
 MAX_FORM_BYTES = 65536
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -25,6 +28,15 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 class ClientIn(BaseModel):
     """A client to register: the account it acts for, and the scopes and audiences it may request."""
 
+    account: str
+    scopes: list[str]
+    audiences: list[str]
+
+
+class ClientInfo(BaseModel):
+    """A registered client as listed: no secret."""
+
+    client_id: str
     account: str
     scopes: list[str]
     audiences: list[str]
@@ -41,10 +53,12 @@ class ClientOut(BaseModel):
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """The form-encoded body; a repeated parameter is an error (RFC 6749 section 3.2)."""
+    """The form-encoded body (an empty one is an empty form); a repeated parameter is an error (RFC 6749 3.2)."""
+    body = await request.body()
+    if not body:
+        return {}
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise oauth.OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
-    body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise oauth.OAuthError("invalid_request", "request body too large")
     form: dict[str, str] = {}
@@ -81,15 +95,29 @@ async def _respond(svc: Services, request: Request, handle: Callable[..., Any]) 
 
 
 def _in_transaction(svc: Services, handle: Callable[..., Any], form: dict[str, str], basic: Any) -> Any:
-    """Run one handler in one database transaction (rolled back on an OAuthError)."""
+    """Run one handler in one database transaction: rolled back on an OAuthError, except a device poll's."""
     with svc.db.transaction() as conn:
-        return handle(conn, form, basic)
+        try:
+            return handle(conn, form, basic)
+        except device.PollError as err:
+            polled = err
+    raise polled
 
 
 @router.post("/v1/oauth/token", dependencies=[Depends(public)])
 async def token(request: Request, svc: ServicesDep) -> JSONResponse:
-    """RFC 6749 token endpoint: password, client_credentials, refresh_token and token-exchange grants."""
+    """RFC 6749 token endpoint: password, client_credentials, refresh_token, token-exchange and device-code grants."""
     return await _respond(svc, request, lambda conn, form, basic: oauth.token_request(conn, svc.issuer, form, basic))
+
+
+@router.post("/v1/oauth/device_authorization", dependencies=[Depends(public)])
+async def device_authorization(request: Request, svc: ServicesDep) -> JSONResponse:
+    """RFC 8628 device authorization: a device code to poll with, and a user code to approve in a browser."""
+
+    def handle(conn: Any, form: dict[str, str], basic: Any) -> dict[str, Any]:
+        return device.device_authorization(conn, svc.issuer, form, oauth.authenticate(conn, form, basic))
+
+    return await _respond(svc, request, handle)
 
 
 @router.post("/v1/oauth/revoke", dependencies=[Depends(public)])
@@ -111,3 +139,12 @@ def add_client(client: ClientIn, caller: CallerDep, svc: ServicesDep) -> ClientO
         new = clients.register_client(conn, caller, client.account, client.scopes, client.audiences)
     return ClientOut(client_id=new.client_id, client_secret=new.client_secret, account=new.account,
                      scopes=list(new.scopes), audiences=list(new.audiences))  # fmt: skip
+
+
+@router.get("/v1/oauth/clients")
+def list_clients(caller: CallerDep, svc: ServicesDep) -> list[ClientInfo]:
+    """Admin only: the registered clients (secrets are never shown again)."""
+    with svc.db.transaction() as conn:
+        found = clients.list_clients(conn, caller)
+    return [ClientInfo(client_id=c.client_id, account=c.account, scopes=list(c.scopes), audiences=list(c.audiences))
+            for c in found]  # fmt: skip

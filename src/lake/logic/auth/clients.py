@@ -68,6 +68,13 @@ def register_client(
     return NewClient(client_id, secret, account, tuple(scopes), tuple(audiences))
 
 
+def list_clients(conn: Connection, caller: Caller) -> list[Client]:
+    """Admin only: every registered client (never a secret)."""
+    require_admin(caller)
+    rows = conn.execute(select(t.oauth_clients).order_by(t.oauth_clients.c.client_id))
+    return [Client(r.client_id, r.account, tuple(r.scopes.split()), tuple(r.audiences.split())) for r in rows]
+
+
 def authenticate_client(conn: Connection, client_id: str, secret: str) -> Client:
     """Check a client id and secret; the client and its account must be active."""
     row = conn.execute(select(t.oauth_clients).where(t.oauth_clients.c.client_id == client_id)).first()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,7 +26,7 @@ class TokenIssuer:
     def api_token(self, account: str) -> str:
         return self.keystore.mint(self.issuer, account, self.api_audience, ["lake.api"], self.lifetime)
 
-    def storage_token(self, subject: str, audience: str, op: StorageOp, paths: Iterable[str]) -> str:
+    def storage_token(self, subject: str, audience: str | Sequence[str], op: StorageOp, paths: Iterable[str]) -> str:
         """A token for exactly these storage paths; many paths collapse to their common directory."""
         unique = sorted(set(paths))
         if len(unique) > MAX_PATH_SCOPES:

@@ -1,109 +1,69 @@
-"""The issuer's signing keys: private PEM files on disk, published as a JWKS, minting WLCG-profile tokens.
+"""The issuer's signing keys with rotation states, published as a JWKS, minting WLCG-profile tokens.
 
-Keys live in one directory as `<alg>-<8 hex>.pem` (mode 0600); the file name is the `kid`. The newest
-key (by file modification time) signs; older keys stay published so tokens they signed keep validating
-until they expire (tokens.md 1.1: publish before use, keep old keys until their tokens expire).
+Each key is a PEM file in one directory (see `keyfiles`); `keys.json` beside them records its state, so
+every process sharing the directory agrees (each re-reads the file when it changes):
+
+- *next*: published in the JWKS but not signing yet, so validators cache it before it is used;
+- *current*: the one key that signs;
+- *retired*: signed before; published until `retired_at + retention` (the longest token lifetime plus
+  validators' leeway), then removed with its file, so no key disappears while a token it signed is valid.
+
+`rotate()` promotes next to current, retires the old current and creates a new next (tokens.md 2.7/2.8:
+publish a key before it signs, keep old keys until their tokens expire). A directory with PEM files only
+(older Lake) still loads: the newest key of the algorithm becomes current, the others retired.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
-import os
 import re
-import secrets
+import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.utils import to_base64url_uint
 
-from lake.core.errors import InvalidInput, InvalidToken, LakeError
+from lake.core.errors import Conflict, InvalidInput, InvalidToken
 from lake.core.scopes import check_scope_path
-from lake.core.tokens import MAX_TOKEN_SIZE, MIN_RSA_BITS, WLCG_VERSION, KeySet
+from lake.core.tokens import MAX_TOKEN_SIZE, WLCG_VERSION, KeySet
+from lake.logic.auth.keyfiles import KEY_FILE, SigningKey, load_key, public_jwk, write_key, write_private
 
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ("ES256", "RS256")
 MAX_LIFETIME = 6 * 3600  # profile: access tokens at most 6 h
 NBF_BACKDATE = 60  # profile: nbf backdated ~60 s for clock skew
+RETENTION = MAX_LIFETIME + 120  # a retired key outlives every token it signed (plus validators' exp leeway)
+PUBLISH_AHEAD = 6 * 3600  # profile: validators refresh cached keys at least every 6 h
+NEXT, CURRENT, RETIRED = "next", "current", "retired"
+STATE_FILE = "keys.json"
 RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "wlcg.ver", "scope", "wlcg.groups"})
-_KEY_FILE = re.compile(r"(es256|rs256)-[0-9a-f]{8}\.pem")
-_GROUP = re.compile(r"(/[a-zA-Z0-9][a-zA-Z0-9_.-]*)+")
-
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+GROUP_PATH = re.compile(r"(/[a-zA-Z0-9][a-zA-Z0-9_.-]*)+")
 
 
 @dataclass(frozen=True)
-class SigningKey:
-    """One private key, its kid and the algorithm its type pins."""
+class KeyRecord:
+    """A key's rotation state; times are Unix seconds."""
 
     kid: str
-    algorithm: str
-    key: PrivateKey
+    state: str
+    created_at: float
+    retired_at: float | None = None
 
+    @property
+    def algorithm(self) -> str:
+        return self.kid.split("-")[0].upper()
 
-def _generate(algorithm: str) -> PrivateKey:
-    if algorithm == "ES256":
-        return ec.generate_private_key(ec.SECP256R1())
-    return rsa.generate_private_key(public_exponent=65537, key_size=MIN_RSA_BITS)
-
-
-def _algorithm_of(key: Any, path: Path) -> str:
-    """The algorithm a loaded key's type pins (P-256 -> ES256, RSA >= 2048 bits -> RS256)."""
-    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
-        return "ES256"
-    if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= MIN_RSA_BITS:
-        return "RS256"
-    raise LakeError(f"{path}: not a P-256 EC or RSA >= {MIN_RSA_BITS} bit private key")
-
-
-def _load_key(path: Path) -> SigningKey:
-    """Read one PEM file; its name (the kid) must agree with the key type."""
-    if path.stat().st_mode & 0o077:
-        log.warning("signing key %s is readable by group or others; it should be mode 0600", path)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    algorithm = _algorithm_of(key, path)
-    if not path.name.startswith(algorithm.lower() + "-"):
-        raise LakeError(f"{path}: file name says {path.name.split('-')[0]} but the key is {algorithm}")
-    return SigningKey(path.stem, algorithm, key)  # type: ignore[arg-type]
-
-
-def _write_key(directory: Path, algorithm: str) -> SigningKey:
-    """Create a new key file with mode 0600 (written to a temporary name, then renamed into place)."""
-    key = _generate(algorithm)
-    kid = f"{algorithm.lower()}-{secrets.token_hex(4)}"
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    temporary = directory / f".{kid}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, directory / f"{kid}.pem")
-    return SigningKey(kid, algorithm, key)
-
-
-def _public_jwk(signing: SigningKey) -> dict[str, Any]:
-    """The public half of a key as a JWK with kid, kty, alg and use=sig."""
-    public = signing.key.public_key()
-    jwk: dict[str, Any] = {"kid": signing.kid, "alg": signing.algorithm, "use": "sig"}
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        point = public.public_numbers()
-        jwk.update(kty="EC", crv="P-256")
-        jwk.update(x=to_base64url_uint(point.x, bit_length=256).decode())
-        jwk.update(y=to_base64url_uint(point.y, bit_length=256).decode())
-    else:
-        modulus = public.public_numbers()
-        jwk.update(kty="RSA", n=to_base64url_uint(modulus.n).decode())
-        jwk.update(e=to_base64url_uint(modulus.e).decode())
-    return jwk
+    def published_until(self, retention: float) -> float | None:
+        """When a retired key leaves the JWKS; None while it is next or current."""
+        return None if self.retired_at is None else self.retired_at + retention
 
 
 def _checked_scopes(scopes: Sequence[str]) -> str:
@@ -125,7 +85,7 @@ def _checked_scopes(scopes: Sequence[str]) -> str:
 def _checked_groups(groups: Sequence[str]) -> list[str]:
     """WLCG group names (`/vo/sub`), in order, without duplicates."""
     for group in groups:
-        if not isinstance(group, str) or not _GROUP.fullmatch(group):
+        if not isinstance(group, str) or not GROUP_PATH.fullmatch(group):
             raise InvalidInput(f"cannot issue group {group!r}: not a WLCG group path")
     return list(dict.fromkeys(groups))
 
@@ -139,46 +99,162 @@ def _audience_claim(audience: str | Sequence[str]) -> str | list[str]:
 
 
 class KeyStore:
-    """The issuer's private keys in a directory; the newest signs, all are published."""
+    """The issuer's keys in a directory: one current key signs; next, current and unexpired retired keys are
+    published. `clock` (Unix seconds) is injectable for tests."""
 
-    def __init__(self, directory: Path, algorithm: str, keys: Sequence[SigningKey]) -> None:
-        self.directory = directory
+    def __init__(
+        self, directory: Path, algorithm: str, clock: Callable[[], float] = time.time, retention: float = RETENTION
+    ) -> None:
+        self.directory = Path(directory)
         self.algorithm = algorithm
-        self._keys = list(keys)  # oldest first
+        self.retention = retention
+        self._clock = clock
+        self._records: list[KeyRecord] = []  # oldest first
+        self._keys: dict[str, SigningKey] = {}
+        self._stamp: tuple[int, int, int] | None = None
+        self._lock = threading.RLock()
 
     @classmethod
-    def load_or_create(cls, directory: Path, algorithm: str = "ES256") -> KeyStore:
-        """Load every key in `directory`, creating it and a first key of `algorithm` if there is none."""
+    def load_or_create(
+        cls, directory: Path, algorithm: str = "ES256", clock: Callable[[], float] = time.time
+    ) -> KeyStore:
+        """Load the keys in `directory` (creating it, a current and a next key as needed)."""
         if algorithm not in ALGORITHMS:
             raise ValueError(f"signing algorithm must be one of {ALGORITHMS}, not {algorithm!r}")
-        directory = Path(directory)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        paths = [path for path in directory.iterdir() if _KEY_FILE.fullmatch(path.name)]
-        paths.sort(key=lambda path: (path.stat().st_mtime_ns, path.name))
-        store = cls(directory, algorithm, [_load_key(path) for path in paths])
-        if not any(key.algorithm == algorithm for key in store._keys):
-            store.rotate()
+        store = cls(directory, algorithm, clock)
+        store.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with store._exclusive():
+            records = store._read_state() if (store.directory / STATE_FILE).exists() else store._from_pem_files()
+            store._save(store._completed(records))
         return store
+
+    # --- state on disk -------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Serialise state changes across threads and processes sharing the directory."""
+        with self._lock, open(self.directory / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _read_state(self) -> list[KeyRecord]:
+        path = self.directory / STATE_FILE
+        stat = path.stat()
+        records = [KeyRecord(**entry) for entry in json.loads(path.read_text())["keys"]]
+        self._stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        for record in records:
+            if record.kid not in self._keys:
+                self._keys[record.kid] = load_key(self.directory / f"{record.kid}.pem")
+        self._records = records
+        return records
+
+    def _from_pem_files(self) -> list[KeyRecord]:
+        """An older directory (PEM files only): the newest key of the algorithm is current, the rest retired."""
+        paths = [path for path in self.directory.iterdir() if KEY_FILE.fullmatch(path.name)]
+        paths.sort(key=lambda path: (path.stat().st_mtime_ns, path.name))
+        keys = [load_key(path) for path in paths]
+        self._keys.update((key.kid, key) for key in keys)
+        now = self._clock()
+        newest = next((key.kid for key in reversed(keys) if key.algorithm == self.algorithm), None)
+        return [KeyRecord(key.kid, CURRENT if key.kid == newest else RETIRED, now, None if key.kid == newest else now)
+                for key in keys]  # fmt: skip
+
+    def _save(self, records: list[KeyRecord]) -> None:
+        """Write the state atomically, then remove files of keys no longer listed."""
+        document = {"keys": [asdict(record) for record in records]}
+        write_private(self.directory / STATE_FILE, json.dumps(document, indent=1).encode())
+        kept = {record.kid for record in records}
+        for kid in set(self._keys) - kept:
+            (self.directory / f"{kid}.pem").unlink(missing_ok=True)
+            del self._keys[kid]
+        stat = (self.directory / STATE_FILE).stat()
+        self._stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        self._records = records
+
+    def _new(self, state: str) -> KeyRecord:
+        signing = write_key(self.directory, self.algorithm)
+        self._keys[signing.kid] = signing
+        return KeyRecord(signing.kid, state, self._clock())
+
+    def _completed(self, records: list[KeyRecord]) -> list[KeyRecord]:
+        """Drop expired retired keys; make sure a current key of the algorithm and a next key exist."""
+        now = self._clock()
+        records = [r for r in records if r.state != RETIRED or now < (r.published_until(self.retention) or now)]
+        current = next((r for r in records if r.state == CURRENT), None)
+        if current is not None and current.algorithm != self.algorithm:
+            log.warning(
+                "signing algorithm changed to %s: the new key signs without being published ahead", self.algorithm
+            )
+            records = [
+                replace(r, state=RETIRED, retired_at=now) if r is current else r for r in records if r.state != NEXT
+            ]
+            current = None
+        if current is None:
+            records = [r for r in records if r.state != NEXT]  # a next key of the old algorithm never signed
+            records.append(self._new(CURRENT))
+        if not any(r.state == NEXT for r in records):
+            records.append(self._new(NEXT))
+        return records
+
+    def _refresh(self) -> None:
+        """Re-read the state if another process (or this one) changed it."""
+        try:
+            stat = (self.directory / STATE_FILE).stat()
+        except FileNotFoundError:
+            return
+        if (stat.st_ino, stat.st_mtime_ns, stat.st_size) != self._stamp:
+            with self._lock:
+                self._read_state()
+
+    # --- public interface ------------------------------------------------------------------------------------
+
+    def records(self) -> list[KeyRecord]:
+        """Every key with its state (oldest first)."""
+        self._refresh()
+        return list(self._records)
+
+    def _with_state(self, state: str) -> SigningKey:
+        return self._keys[next(r.kid for r in self.records() if r.state == state)]
 
     @property
     def current(self) -> SigningKey:
-        """The key that signs: the newest of this store's algorithm."""
-        return next(key for key in reversed(self._keys) if key.algorithm == self.algorithm)
+        """The key that signs."""
+        return self._with_state(CURRENT)
 
-    def rotate(self) -> str:
-        """Add a new signing key (it signs from now on; old keys stay published) and return its kid."""
-        signing = _write_key(self.directory, self.algorithm)
-        if self._keys:  # keep the newest-by-mtime order on disk even within one clock tick
-            newest = (self.directory / f"{self._keys[-1].kid}.pem").stat().st_mtime_ns
-            path = self.directory / f"{signing.kid}.pem"
-            if path.stat().st_mtime_ns <= newest:
-                os.utime(path, ns=(newest + 1, newest + 1))
-        self._keys.append(signing)
-        return signing.kid
+    @property
+    def next(self) -> SigningKey:
+        """The key published ahead: it signs after the next rotation."""
+        return self._with_state(NEXT)
+
+    def rotate(self, min_published: float = 0) -> str:
+        """Promote next to current (retiring the old current), publish a new next; return the signing kid.
+
+        `min_published` refuses (Conflict) while the next key has been published for less than that many
+        seconds, so validators' key caches have seen it before it signs (admin commands use PUBLISH_AHEAD).
+        """
+        with self._exclusive():
+            now = self._clock()
+            records = self._read_state()
+            upcoming = next(r for r in records if r.state == NEXT)
+            if now - upcoming.created_at < min_published:
+                wait = int(min_published - (now - upcoming.created_at))
+                raise Conflict(f"next key {upcoming.kid} has been published for too short a time: {wait} s to go")
+            promoted = {CURRENT: lambda r: replace(r, state=RETIRED, retired_at=now),
+                        NEXT: lambda r: replace(r, state=CURRENT)}  # fmt: skip
+            records = [promoted.get(r.state, lambda r: r)(r) for r in records]
+            self._save(self._completed(records))
+            return upcoming.kid
 
     def jwks(self) -> dict[str, Any]:
-        """The public JWKS document for `/.well-known` (newest key first)."""
-        return {"keys": [_public_jwk(key) for key in reversed(self._keys)]}
+        """The public JWKS for `/.well-known`: next, current, then retired keys still within retention."""
+        now = self._clock()
+        order = {NEXT: 0, CURRENT: 1, RETIRED: 2}
+        published = [r for r in self.records() if r.state != RETIRED or now < (r.published_until(self.retention) or 0)]
+        published.sort(key=lambda r: (order[r.state], -(r.retired_at or 0)))
+        return {"keys": [public_jwk(self._keys[r.kid]) for r in published]}
 
     def keyset(self) -> KeySet:
         """The verification keys, built from the published JWKS exactly as a remote validator would."""
@@ -202,7 +278,7 @@ class KeyStore:
         clash = RESERVED_CLAIMS.intersection(extra or {})
         if clash:
             raise InvalidInput(f"extra claims may not override {sorted(clash)}")
-        now = int(time.time())
+        now = int(self._clock())
         claims: dict[str, Any] = dict(extra or {})
         claims.update(iss=issuer, sub=subject, aud=_audience_claim(audience))
         claims.update(iat=now, nbf=now - NBF_BACKDATE, exp=now + lifetime, jti=str(uuid.uuid4()))

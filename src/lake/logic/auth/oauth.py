@@ -1,11 +1,16 @@
 """The OAuth2 token service: password, client-credentials, refresh and token-exchange grants (RFC 6749, 8693),
 revocation (RFC 7009) and introspection (RFC 7662).
 
-Scope policy (every grant): `lake.api` (the native API) and storage scopes with a canonical path are the
-only scopes issued; `offline_access` asks for a refresh token. Administrators may get any storage scope.
-Other accounts may get `storage.read` and `storage.stage` on any path, but `storage.create` and
-`storage.modify` only on `/<scope>` or below for a Lake scope they own. A client never gets more than it
-was registered with; a refresh or exchanged token never gets more than the grant or subject token it
+Scope policy (every grant): `lake.api` (the native API), `wlcg.groups[:/vo/sub]` and storage scopes with
+a canonical path are the only scopes issued; `offline_access` asks for a refresh token. Administrators may
+get any storage scope. Other accounts may get `storage.read` and `storage.stage` on any path, but
+`storage.create` and `storage.modify` only on `/<scope>` or below for a Lake scope they own, or where a
+storage policy of the account or of its groups covers the path for every requested audience
+(storage_policy.py). Groups: `wlcg.groups` asks for the default groups, `wlcg.groups:/vo/sub` for one
+(optional) group (groups.py); a group the account is not in is refused with `invalid_scope` (RFC 6749
+section 5.2: the token endpoint's code for a scope beyond the owner's grant; `access_denied` belongs to
+the authorization endpoint). A client never gets more than it was registered with (`wlcg.groups` covers
+every group scope); a refresh or exchanged token never gets more than the grant or subject token it
 comes from.
 """
 
@@ -18,21 +23,24 @@ from typing import Any
 import jwt
 from sqlalchemy import Connection, select
 
-from lake.core.errors import InvalidInput, InvalidToken, LakeError, Unauthenticated
+from lake.core.errors import InvalidInput, InvalidToken, LakeError, PermissionDenied, Unauthenticated
 from lake.core.scopes import check_scope_path
 from lake.core.tokens import MAX_TOKEN_SIZE, TokenClaims, TokenValidator
 from lake.db import schema as t
 from lake.logic.auth.accounts import authenticate_userpass, is_admin
 from lake.logic.auth.clients import Client, authenticate_client, scope_covered
+from lake.logic.auth.groups import GROUPS_SCOPE, is_group_scope, resolve_groups
 from lake.logic.auth.issuer import TokenIssuer
 from lake.logic.auth.policy import Caller
 from lake.logic.auth.refresh import issue_refresh, lookup_refresh, revoke_refresh, use_refresh
+from lake.logic.auth.storage_policy import StoragePolicy, applicable_policies, policy_allows
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
-GRANT_TYPES = ("password", "client_credentials", "refresh_token", TOKEN_EXCHANGE)
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+GRANT_TYPES = ("password", "client_credentials", "refresh_token", TOKEN_EXCHANGE, DEVICE_CODE)
 API_SCOPE = "lake.api"
 OFFLINE = "offline_access"
 STORAGE_READ_ANYWHERE = frozenset({"storage.read", "storage.stage"})
@@ -86,14 +94,26 @@ def _owned_paths(conn: Connection, account: str) -> set[str]:
     return set(conn.execute(select(t.scopes.c.name).where(t.scopes.c.account == account)).scalars())
 
 
-def check_account_scopes(conn: Connection, caller: Caller, scopes: Sequence[str]) -> None:
-    """Apply the scope policy of the module docstring; raise OAuthError(invalid_scope) on the first refusal."""
+def check_account_scopes(
+    conn: Connection,
+    caller: Caller,
+    scopes: Sequence[str],
+    audiences: Sequence[str] | None = None,
+    groups: Sequence[str] = (),
+) -> None:
+    """Apply the scope policy of the module docstring; raise OAuthError(invalid_scope) on the first refusal.
+
+    `audiences` are the token's (None: unknown, so only policies for any audience apply); `groups` the
+    `wlcg.groups` it asserts (optional groups' policies apply only then). Group scopes are left to
+    `authorize_scopes`.
+    """
     if len(scopes) > MAX_SCOPES:
         raise OAuthError("invalid_scope", f"at most {MAX_SCOPES} scopes per token")
     owned: set[str] | None = None
+    policies: list[StoragePolicy] | None = None
     for scope in scopes:
         name, sep, path = scope.partition(":")
-        if scope == API_SCOPE:
+        if scope == API_SCOPE or is_group_scope(scope):
             continue
         if name not in STORAGE_READ_ANYWHERE | STORAGE_OWNED_ONLY:
             raise OAuthError("invalid_scope", f"unknown scope {scope!r}")
@@ -106,14 +126,34 @@ def check_account_scopes(conn: Connection, caller: Caller, scopes: Sequence[str]
         if caller.admin or name in STORAGE_READ_ANYWHERE:
             continue
         owned = _owned_paths(conn, caller.account) if owned is None else owned
-        if path.split("/")[1] not in owned:
-            refusal = f"account '{caller.account}' may not get {scope!r}: not below one of its scopes"
-            raise OAuthError("invalid_scope", refusal)
+        if path.split("/")[1] in owned:
+            continue
+        policies = applicable_policies(conn, caller.account, groups) if policies is None else policies
+        if not policy_allows(policies, scope, audiences):
+            refusal = f"account '{caller.account}' may not get {scope!r}"
+            raise OAuthError("invalid_scope", f"{refusal}: not below one of its scopes nor allowed by a storage policy")
+
+
+def authorize_scopes(conn: Connection, caller: Caller, scopes: Sequence[str], audiences: Sequence[str]) -> list[str]:
+    """Resolve the request's groups and apply the scope policy; return the `wlcg.groups` claim.
+
+    Every grant that issues an account token calls this (an unentitled group is `invalid_scope`).
+    """
+    try:
+        groups, rest = resolve_groups(conn, caller.account, [scope for scope in scopes if scope != OFFLINE])
+    except (PermissionDenied, InvalidInput) as err:
+        raise OAuthError("invalid_scope", err.message) from None
+    check_account_scopes(conn, caller, rest, audiences, groups)
+    return groups
 
 
 def _within(requested: Sequence[str], allowed: Sequence[str], what: str) -> None:
     """Every requested scope must be covered by an allowed one."""
     for scope in requested:
+        if is_group_scope(scope) and (
+            GROUPS_SCOPE in allowed or scope == GROUPS_SCOPE and any(map(is_group_scope, allowed))
+        ):
+            continue  # `wlcg.groups` covers every group scope; any group scope implies bare `wlcg.groups`
         if not scope_covered(scope, allowed):
             raise OAuthError("invalid_scope", f"{scope!r} is not within the {what}")
 
@@ -125,10 +165,12 @@ def _audiences_within(requested: Sequence[str], allowed: Sequence[str], what: st
         raise OAuthError("invalid_target", f"audience {extra[0]!r} is not allowed for the {what}")
 
 
-def _access(issuer: TokenIssuer, account: str, scopes: Sequence[str], audiences: Sequence[str]) -> dict[str, Any]:
-    """The response body for a new access token."""
+def _access(
+    issuer: TokenIssuer, account: str, scopes: Sequence[str], audiences: Sequence[str], groups: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The response body for a new access token (`groups` become its `wlcg.groups` claim)."""
     issued = [scope for scope in scopes if scope != OFFLINE]
-    token = issuer.keystore.mint(issuer.issuer, account, list(audiences), issued, issuer.lifetime)
+    token = issuer.keystore.mint(issuer.issuer, account, list(audiences), issued, issuer.lifetime, groups)
     return {"access_token": token, "token_type": "Bearer", "expires_in": issuer.lifetime, "scope": " ".join(issued),
             "issued_token_type": ACCESS_TOKEN_TYPE}  # fmt: skip
 
@@ -142,8 +184,8 @@ def _password(conn: Connection, issuer: TokenIssuer, form: Form, client: Client 
     if client is not None:
         _within(scopes, [*client.scopes, OFFLINE], "client's registered scopes")
         _audiences_within(audiences, client.audiences, "client")
-    check_account_scopes(conn, caller, [scope for scope in scopes if scope != OFFLINE])
-    body = _access(issuer, caller.account, scopes, audiences)
+    groups = authorize_scopes(conn, caller, scopes, audiences)
+    body = _access(issuer, caller.account, scopes, audiences, groups)
     if OFFLINE in scopes:
         client_id = client.client_id if client else None
         body["refresh_token"] = issue_refresh(conn, caller.account, client_id, body["scope"].split(), audiences)
@@ -158,8 +200,8 @@ def _client_credentials(conn: Connection, issuer: TokenIssuer, form: Form, clien
     audiences = _words(form, "audience") or list(client.audiences)
     _within(scopes, client.scopes, "client's registered scopes")
     _audiences_within(audiences, client.audiences, "client")
-    check_account_scopes(conn, client.caller(conn), scopes)
-    return _access(issuer, client.account, scopes, audiences)
+    groups = authorize_scopes(conn, client.caller(conn), scopes, audiences)
+    return _access(issuer, client.account, scopes, audiences, groups)
 
 
 def _refresh(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
@@ -169,8 +211,8 @@ def _refresh(conn: Connection, issuer: TokenIssuer, form: Form, client: Client |
     audiences = _words(form, "audience") or list(grant.audiences)
     _within(scopes, grant.scopes, "refresh token's scopes")
     _audiences_within(audiences, grant.audiences, "refresh token")
-    check_account_scopes(conn, Caller(grant.account, is_admin(conn, grant.account)), scopes)
-    return _access(issuer, grant.account, scopes, audiences)
+    groups = authorize_scopes(conn, Caller(grant.account, is_admin(conn, grant.account)), scopes, audiences)
+    return _access(issuer, grant.account, scopes, audiences, groups)
 
 
 def subject_claims(issuer: TokenIssuer, token: str) -> TokenClaims:
@@ -207,10 +249,10 @@ def _exchange(conn: Connection, issuer: TokenIssuer, form: Form, client: Client 
     _within(scopes, claims.scopes, "subject token's scopes")
     if client is not None:
         _audiences_within(audiences, client.audiences, "client")
-    check_account_scopes(conn, caller, scopes)
+    groups = authorize_scopes(conn, caller, scopes, audiences)
     wanted = form.get("requested_token_type") or ACCESS_TOKEN_TYPE
     if wanted == ACCESS_TOKEN_TYPE:
-        return _access(issuer, caller.account, scopes, audiences)
+        return _access(issuer, caller.account, scopes, audiences, groups)
     if wanted != REFRESH_TOKEN_TYPE:
         raise OAuthError("invalid_request", f"cannot issue token type {wanted!r}")
     if client is None:
@@ -220,12 +262,20 @@ def _exchange(conn: Connection, issuer: TokenIssuer, form: Form, client: Client 
             "issued_token_type": REFRESH_TOKEN_TYPE, "scope": " ".join(scopes)}  # fmt: skip
 
 
+def _device_code(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
+    """RFC 8628 device-code grant; device.py builds on this module, so it is imported on first use."""
+    from lake.logic.auth.device import device_code_grant
+
+    return device_code_grant(conn, issuer, form, client)
+
+
 _Grant = Callable[[Connection, TokenIssuer, Form, Client | None], dict[str, Any]]
 _GRANTS: dict[str, _Grant] = {
     "password": _password,
     "client_credentials": _client_credentials,
     "refresh_token": _refresh,
     TOKEN_EXCHANGE: _exchange,
+    DEVICE_CODE: _device_code,
 }
 
 
@@ -269,6 +319,7 @@ def introspect(conn: Connection, issuer: TokenIssuer, form: Form) -> dict[str, A
         _active_account(conn, claims.sub)
     except LakeError:
         return {"active": False}
+    groups = {"wlcg.groups": list(claims.groups)} if claims.groups else {}
     return {"active": True, "token_type": "Bearer", "sub": claims.sub, "scope": " ".join(claims.scopes),
             "aud": list(claims.aud), "iss": claims.iss, "exp": claims.exp, "iat": claims.iat,
-            "jti": claims.jti}  # fmt: skip
+            "jti": claims.jti, **groups}  # fmt: skip
