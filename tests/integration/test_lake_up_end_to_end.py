@@ -48,7 +48,7 @@ def lake(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def lake_env(tmp_path: Path) -> dict[str, str]:
-    ports = free_ports(5)
+    ports = free_ports(6)  # API, four endpoints, the cache
     tls_ports = free_ports(4, exclude=ports)  # the endpoints' https twins listen on port + offset
     return dict(
         os.environ,

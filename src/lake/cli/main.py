@@ -6,7 +6,23 @@ from typing import Annotated
 
 import typer
 
-from lake.cli import account, auth, did, oauth_client, replica, rse, rule, scope, transfer, transfer_cmd, up
+from lake.cli import (
+    account,
+    auth,
+    did,
+    group,
+    key,
+    oauth_client,
+    policy,
+    replica,
+    rse,
+    rule,
+    scope,
+    token,
+    transfer,
+    transfer_cmd,
+    up,
+)
 from lake.cli.common import CliState, LakeGroup
 
 app = typer.Typer(
@@ -29,6 +45,7 @@ def main(
 
 app.command("login")(auth.login)
 app.command("whoami")(auth.whoami)
+app.command("token")(token.token)
 app.command("upload")(transfer.upload)
 app.command("download")(transfer.download)
 app.command("up")(up.up)
@@ -42,4 +59,7 @@ app.add_typer(rule.app, name="rule")
 app.add_typer(transfer_cmd.app, name="transfer")
 app.add_typer(account.app, name="account")
 app.add_typer(oauth_client.app, name="client")
+app.add_typer(group.app, name="group")
+app.add_typer(policy.app, name="policy")
+app.add_typer(key.app, name="key")
 rse.app.command("usage")(transfer_cmd.rse_usage)

@@ -76,12 +76,15 @@ def download(
     dest: Annotated[Path, typer.Option("--dir", file_okay=False, help="files go to DIR/<scope>/<name>")] = Path(),
     rse: Annotated[str | None, typer.Option("--rse", help="RSE expression the sources must match")] = None,
     parallel: Annotated[int, typer.Option(min=1, help="concurrent transfers")] = 4,
+    site: Annotated[
+        str | None, typer.Option("--site", envvar="LAKE_SITE", help="your site: read through its cache first")
+    ] = None,
 ) -> None:
     """Download a file, dataset or container; every file is verified against its catalog checksum."""
     scope, name = did_arg(did)
     lake = client(ctx)
     with byte_bar("download") as bar:
-        results = lake.download(f"{scope}:{name}", dest, rse, parallel=parallel, progress=bar)
+        results = lake.download(f"{scope}:{name}", dest, rse, parallel=parallel, progress=bar, site=site)
     rows = [
         {"scope": r.scope, "name": r.name, "path": str(r.path), "rse": r.rse, "skipped": r.skipped}
         | ({"error": r.error.to_dict()} if r.error else {})

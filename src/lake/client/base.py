@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
+import jwt
 from pydantic import BaseModel
 
 from lake.core.errors import (
@@ -21,6 +25,8 @@ from lake.core.errors import (
 from lake.core.settings import ClientSettings
 
 M = TypeVar("M", bound=BaseModel)
+TOKEN_PATH = "/v1/oauth/token"
+RENEW_MARGIN = 30  # seconds: renew an access token this close to its expiry before using it
 
 _ERRORS_BY_STATUS: dict[int, str] = {
     400: "InvalidInput",
@@ -61,6 +67,24 @@ def raise_for_response(response: httpx.Response) -> None:
     if not response.is_closed:
         response.read()
     raise error_from_response(response)
+
+
+def expires_within(token: str, seconds: float) -> bool:
+    """Whether a JWT's `exp` is less than `seconds` away (read unverified: only to decide when to renew)."""
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return False
+    return isinstance(exp, int | float) and exp - time.time() < seconds
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a secret to a file readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as stream:
+        stream.write(text + "\n")
+    os.chmod(path, 0o600)
 
 
 def _verify(value: bool | str) -> bool | ssl.SSLContext:
@@ -113,10 +137,40 @@ class BaseClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send one request and return its decoded JSON body (None when empty)."""
+    def save_token(self, token: str, refresh_token: str | None = None) -> None:
+        """Write the access token (and a refresh token, if given) where the settings find them, mode 0600."""
+        write_private(self.settings.token_file, token)
+        if refresh_token is not None:
+            write_private(self.settings.refresh_file, refresh_token)
+
+    def renew_token(self) -> bool:
+        """Get a new access token with the saved refresh token (no password); False if there is none or it failed."""
+        refresh = self.settings.stored_refresh_token()
+        if refresh is None:
+            return False
+        form = {"grant_type": "refresh_token", "refresh_token": refresh}
         try:
-            response = self.http.request(method, path, headers=self._headers(), **kwargs)
+            response = self.http.post(TOKEN_PATH, data=form)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach {self.settings.url}: {exc}") from exc
+        if not response.is_success:
+            return False
+        self.token = response.json()["access_token"]
+        self.save_token(self.token)
+        return True
+
+    def _fresh_headers(self) -> dict[str, str]:
+        """The bearer header, renewing first an access token that has expired (or nearly) if a refresh token allows."""
+        if self.token and expires_within(self.token, RENEW_MARGIN):
+            self.renew_token()
+        return self._headers()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send one request and return its decoded JSON body (None when empty); a 401 renews the token once."""
+        try:
+            response = self.http.request(method, path, headers=self._fresh_headers(), **kwargs)
+            if response.status_code == 401 and self.renew_token():
+                response = self.http.request(method, path, headers=self._headers(), **kwargs)
         except httpx.TransportError as exc:
             raise Unavailable(f"cannot reach {self.settings.url}: {exc}") from exc
         raise_for_response(response)
@@ -133,7 +187,7 @@ class BaseClient:
         """Stream an NDJSON list, yielding one parsed model per line as it arrives."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            with self.http.stream("GET", path, params=query, headers=self._headers()) as response:
+            with self.http.stream("GET", path, params=query, headers=self._fresh_headers()) as response:
                 raise_for_response(response)
                 for line in response.iter_lines():
                     if line.strip():

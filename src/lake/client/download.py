@@ -28,13 +28,14 @@ GET_CHUNK = 1024 * 1024
 
 @dataclass
 class DownloadJob:
-    """What to download and where; `rse_expression` restricts the sources."""
+    """What to download and where; `rse_expression` restricts the sources, `site` prefers that site's caches."""
 
     did: DIDRef
     dest_dir: Path
     rse_expression: str | None = None
     parallel: int = 4
     progress: ProgressCallback | None = None
+    site: str | None = None
 
 
 @dataclass
@@ -165,7 +166,7 @@ def fetch_file(
 
 def run_download(client: LakeClient, job: DownloadJob) -> list[DownloadResult]:
     """Download every file of a DID in parallel; one result per file."""
-    files = list(client.list_downloads(job.did.scope, job.did.name, job.rse_expression))
+    files = list(client.list_downloads(job.did.scope, job.did.name, job.rse_expression, job.site))
     dest_dir = job.dest_dir
     with ThreadPoolExecutor(max_workers=max(1, job.parallel)) as pool:
         return list(pool.map(lambda f: fetch_file(client.storage_http, f, dest_dir, job.progress), files))

@@ -31,9 +31,10 @@ class ReplicaMixin(BaseClient):
         name: str,
         rse_expression: str | None = None,
         state: ReplicaState | str | None = None,
+        site: str | None = None,
     ) -> Iterator[ReplicaOut]:
-        """Replicas of a file, or of every file below a collection."""
-        params = {"rse_expression": rse_expression, "state": str(state) if state else None}
+        """Replicas of a file, or of every file below a collection; with `site`, URLs through its caches first."""
+        params = {"rse_expression": rse_expression, "state": str(state) if state else None, "site": site}
         return self._ndjson(ReplicaOut, f"/v1/replicas/{did_path(scope, name)}", params)
 
     def request_upload(self, request: UploadRequest) -> UploadTicket:
@@ -43,7 +44,9 @@ class ReplicaMixin(BaseClient):
         data = self._request("POST", "/v1/uploads/complete", json=done.model_dump(mode="json", exclude_none=True))
         return [UploadResult.model_validate(item) for item in data]
 
-    def list_downloads(self, scope: str, name: str, rse_expression: str | None = None) -> Iterator[DownloadFile]:
-        """The files of a DID with their sources, best first, each with a storage read token."""
+    def list_downloads(
+        self, scope: str, name: str, rse_expression: str | None = None, site: str | None = None
+    ) -> Iterator[DownloadFile]:
+        """The files of a DID with their sources, best first (the site's caches first), each with a read token."""
         path = f"/v1/downloads/{did_path(scope, name)}"
-        return self._ndjson(DownloadFile, path, {"rse_expression": rse_expression})
+        return self._ndjson(DownloadFile, path, {"rse_expression": rse_expression, "site": site})

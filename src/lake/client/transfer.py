@@ -40,9 +40,12 @@ class TransferMixin(ReplicaMixin):
         *,
         parallel: int = 4,
         progress: ProgressCallback | None = None,
+        site: str | None = None,
     ) -> list[DownloadResult]:
-        """Download every file of a DID to `dest_dir/<scope>/<name>`, verified; one result per file."""
-        job = DownloadJob(as_did(did), Path(dest_dir), rse_expression, parallel, progress)
+        """Download every file of a DID to `dest_dir/<scope>/<name>`, verified; one result per file.
+
+        `site` (default: the settings' site) puts that site's caches first among the sources."""
+        job = DownloadJob(as_did(did), Path(dest_dir), rse_expression, parallel, progress, site or self.settings.site)
         return run_download(self._lake(), job)
 
     def _lake(self) -> LakeClient:

@@ -57,6 +57,19 @@ class AccountOut(Model):
     admin: bool = False
 
 
+class OidcIdentityIn(Model):
+    """A trusted external issuer's subject, to be mapped to an account."""
+
+    issuer: str
+    subject: str
+
+
+class IdentityOut(Model):
+    account: str
+    identity: str
+    type: str
+
+
 class PasswordLogin(Model):
     username: str
     password: str
@@ -235,6 +248,7 @@ class ReplicaOut(Model):
     adler32: str | None = None
     md5: str | None = None
     pfn: str | None = None
+    cached: bool = Field(default=False, description="on a cache (volatile RSE) or read through one; never a rule copy")
 
 
 class UploadRequest(Model):
@@ -277,6 +291,17 @@ class SourceReplica(Model):
     rse: str
     pfn: str
     token: str | None = None
+    cached_from: str | None = Field(default=None, description="the origin RSE, when `pfn` reads through a cache")
+
+
+class CachedReplicasIn(Model):
+    """Files a cache (volatile RSE) reports it holds, or has evicted."""
+
+    files: list[DIDRef]
+
+
+class CachedReplicasOut(Model):
+    changed: int
 
 
 class DownloadFile(Model):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,6 +44,25 @@ class _LakeSettingsBase(BaseSettings):
         return tuple(sources)
 
 
+class TrustedIssuerSettings(BaseModel):
+    """An external OIDC issuer whose tokens Lake accepts (keys from its discovery document over verified https).
+
+    Its `sub`+`iss` map to a Lake account through an OIDC identity (`lake account add-identity`).
+    """
+
+    issuer: str = Field(description="the issuer URL exactly as in its tokens' `iss`; https only")
+    ca_file: Path | None = Field(default=None, description="extra CA bundle to verify its TLS (beside the system's)")
+    audiences: list[str] = Field(default_factory=list, description="accepted `aud` values; default Lake's API audience")
+
+    @field_validator("issuer")
+    @classmethod
+    def _https_only(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"a trusted issuer must be an https URL without query or fragment, not {value!r}")
+        return value
+
+
 class ServerSettings(_LakeSettingsBase):
     """What the API, the daemons and `lake up` need."""
 
@@ -57,10 +77,16 @@ class ServerSettings(_LakeSettingsBase):
     endpoint_base_port: int = 8401
     endpoint_tls: bool = Field(default=True, description="built-in endpoints also serve https (CA in data_dir/pki)")
     endpoint_tls_port_offset: int = Field(default=100, description="added to an endpoint's http port: its https port")
+    cache: bool = Field(default=True, description="run a read-through cache at the second site, in front of the first")
+    cache_max_bytes: int = Field(default=1024**3, gt=0, description="the built-in cache's LRU size limit")
     root_password: str | None = None
     user_account: str = "alice"
     user_password: str | None = None
     key_algorithm: str = "ES256"
+    trusted_issuers: list[TrustedIssuerSettings] = Field(
+        default_factory=list,
+        description="external OIDC issuers whose tokens Lake accepts (JSON list in LAKE_TRUSTED_ISSUERS)",
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -98,6 +124,25 @@ class EndpointSettings(_LakeSettingsBase):
         return f"{scheme}://{self.host}:{self.port}"
 
 
+class CacheSettings(_LakeSettingsBase):
+    """A Lake-native read-through cache: one directory in front of one origin endpoint, LRU by total size."""
+
+    model_config = SettingsConfigDict(env_prefix="LAKE_CACHE_", extra="ignore")
+
+    root: Path = Path("lake-data/cache")
+    origin_url: str = Field(default="http://127.0.0.1:8401", description="the endpoint this cache reads through")
+    max_bytes: int = Field(default=10 * 1024**3, gt=0, description="LRU eviction keeps the cache under this size")
+    host: str = "127.0.0.1"
+    port: int = 8450
+    audience: str | None = Field(default=None, description="accepted token audience; default the cache's origin")
+    issuer: str = "http://127.0.0.1:8400"
+    jwks_url: str | None = None
+    verify_tls: bool | str = Field(default=True, description="how the cache checks the origin's certificate")
+
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
 class ClientSettings(_LakeSettingsBase):
     """What the Python client and the CLI need: where the lake is and the saved token."""
 
@@ -105,8 +150,10 @@ class ClientSettings(_LakeSettingsBase):
     token: str | None = None
     account: str | None = None
     token_file: Path = Field(default_factory=lambda: Path.home() / ".config" / "lake" / "token")
+    refresh_token_file: Path | None = Field(default=None, description="default: the token file + `.refresh`")
     timeout: float = 60.0
     verify_tls: bool | str = True
+    site: str | None = Field(default=None, description="the client's site: downloads prefer that site's cache")
 
     def stored_token(self) -> str | None:
         if self.token:
@@ -114,6 +161,16 @@ class ClientSettings(_LakeSettingsBase):
         if self.token_file.is_file():
             return self.token_file.read_text().strip() or None
         return None
+
+    @property
+    def refresh_file(self) -> Path:
+        """Where the refresh token of `lake login` is kept, next to the access token by default."""
+        return self.refresh_token_file or self.token_file.with_name(self.token_file.name + ".refresh")
+
+    def stored_refresh_token(self) -> str | None:
+        """The refresh token that renews the access token without a password, if one was saved."""
+        path = self.refresh_file
+        return (path.read_text().strip() or None) if path.is_file() else None
 
 
 def settings_dump(settings: BaseSettings) -> dict[str, Any]:

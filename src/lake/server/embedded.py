@@ -19,9 +19,11 @@ from lake.core.settings import EndpointSettings, ServerSettings
 from lake.daemons.registry import all_daemons
 from lake.daemons.runner import join_threads, start_in_threads
 from lake.endpoint import create_app as create_endpoint_app
+from lake.endpoint.cache import cache_uvicorn_config, create_cache_app
 from lake.endpoint.server import uvicorn_config as endpoint_uvicorn_config
 from lake.logic.auth.bootstrap import bootstrap_accounts
 from lake.logic.services import Services
+from lake.server.caches import BuiltinCache, builtin_cache, register_cache
 from lake.server.pki import DEFAULT_HOSTS, TLSFiles, ensure_pki
 from lake.server.sites import Site, register_distances, register_site, site_list
 
@@ -66,6 +68,7 @@ class EmbeddedLake:
     endpoints: list[tuple[Site, EndpointSettings]]
     https: dict[str, EndpointSettings] = field(default_factory=dict)  # RSE name -> its https twin
     tls: TLSFiles | None = None
+    cache: BuiltinCache | None = None
     servers: list[uvicorn.Server] = field(default_factory=list)
     daemons: bool = True
     daemon_stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -79,13 +82,16 @@ class EmbeddedLake:
         endpoints = [(site, _endpoint_settings(settings, site, i)) for i, site in enumerate(sites)]
         tls = ensure_pki(settings.data_dir / PKI_DIR, _tls_hosts(settings)) if settings.endpoint_tls else None
         https = _https_settings(settings, endpoints, tls) if tls else {}
+        cache = builtin_cache(settings, endpoints)
         with services.db.transaction() as conn:
             bootstrap_accounts(conn, credentials.root_password, credentials.user, credentials.user_password)
             for site, ep in endpoints:
                 twin = https.get(site.rse)
                 register_site(conn, site, ep.host, ep.port, twin.port if twin else None)
             register_distances(conn, sites)
-        return cls(settings, services, credentials, endpoints, https, tls)
+            if cache:
+                register_cache(conn, cache)
+        return cls(settings, services, credentials, endpoints, https, tls, cache)
 
     def build_servers(self) -> list[uvicorn.Server]:
         api = uvicorn.Config(
@@ -97,6 +103,10 @@ class EmbeddedLake:
             app = create_endpoint_app(ep, keys=keys)
             self.servers.append(_Server(uvicorn.Config(app, host=ep.host, port=ep.port, log_level="warning")))
         self.servers += [_Server(endpoint_uvicorn_config(twin, keys)) for twin in self.https.values()]
+        if self.cache:
+            self.servers.append(
+                _Server(cache_uvicorn_config(create_cache_app(self.cache.settings, keys), self.cache.settings))
+            )
         return self.servers
 
     async def serve(self) -> None:
@@ -123,6 +133,9 @@ class EmbeddedLake:
         lines = [f"Lake is up: API {url} (OpenAPI at {url}/docs)", "Built-in storage endpoints (RSEs):"]
         lines += [f"  {site.rse:<14} {self._origins(site, ep)}  site={site.site} country={site.country} "
                   f"tier={site.tier}" for site, ep in self.endpoints]  # fmt: skip
+        if self.cache:
+            c = self.cache
+            lines.append(f"  {c.rse:<14} {c.settings.origin()}  cache at site={c.site} in front of {c.origin_rse}")
         if self.tls:
             lines.append(f"  https certificates are signed by the CA in {self.tls.ca_cert.resolve()}")
         if self.daemons:

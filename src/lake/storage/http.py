@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -29,9 +30,10 @@ from lake.core.errors import (
 )
 from lake.storage import webdav
 from lake.storage.base import ChecksumAlgorithm, CopyResult, Progress, StatResult, StorageBackend, WriteResult
-from lake.storage.httptpc import read_copy_stream
+from lake.storage.httptpc import copy_headers, read_copy_stream
 
 READ_CHUNK = 1024 * 1024
+SPOOL_MEMORY = 8 * 1024 * 1024
 Body = bytes | Iterator[bytes] | None
 _PROPFIND_BODY = (
     b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop>'
@@ -132,13 +134,19 @@ class HttpBackend(StorageBackend):
         if response.status_code >= 300:
             raise status_error(response, f"HEAD {url}")
         length = response.headers.get("content-length")
-        if url.endswith("/") or length is None or "directory" in response.headers.get("content-type", ""):
+        last_modified = response.headers.get("last-modified")
+        # XrdHttp answers HEAD without Last-Modified, and for a directory as if it were a 4096-byte file
+        if (
+            url.endswith("/")
+            or length is None
+            or last_modified is None
+            or "directory" in response.headers.get("content-type", "")
+        ):
             entries = self._propfind(url, "0")
             if not entries:
                 raise StorageError(f"PROPFIND {url}: empty answer")
             return StatResult(size=entries[0].size, is_dir=entries[0].is_dir, mtime=entries[0].mtime)
-        mtime = webdav.http_date_to_epoch(response.headers.get("last-modified"))
-        return StatResult(size=int(length), is_dir=False, mtime=mtime)
+        return StatResult(size=int(length), is_dir=False, mtime=webdav.http_date_to_epoch(last_modified))
 
     def listdir(self, url: str) -> list[StatResult]:
         own = PurePosixPath(unquote(urlsplit(http_url(url)).path) or "/")
@@ -155,13 +163,14 @@ class HttpBackend(StorageBackend):
     def read(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         if offset < 0 or (length is not None and length < 0):
             raise InvalidInput("offset and length must not be negative")
-        if length == 0:
-            self.stat(url)
-            return iter(())
         headers = {}
         if offset or length is not None:
-            end = "" if length is None else str(offset + length - 1)
-            headers["Range"] = f"bytes={offset}-{end}"
+            # a closed range within the file: XrdHttp 5.5.3 answers open or overlong ranges with a wrong body
+            size = self.stat(url).size
+            end = size if length is None else min(size, offset + length)
+            if end <= offset:
+                return iter(())
+            headers["Range"] = f"bytes={offset}-{end - 1}"
         request = self.client.build_request("GET", http_url(url), headers=self._headers(headers))
         with _native_errors(f"GET {url}"):
             response = self.client.send(request, stream=True)
@@ -177,18 +186,30 @@ class HttpBackend(StorageBackend):
     def write(
         self, url: str, chunks: Iterable[bytes], size: int | None = None, *, overwrite: bool = False
     ) -> WriteResult:
-        adler = _CountingAdler32()
-        body = _checked_body(chunks, size, adler)
-        headers = {} if overwrite else {"If-None-Match": "*"}
-        if size is not None:
-            headers["Content-Length"] = str(size)
-        response = self._request("PUT", url, headers, content=body)
+        adler = CountingAdler32()
+        if size is None:  # XrdHttp 5.5.3 often rejects chunked bodies: send a Content-Length
+            chunks, size = _spooled(chunks)
+        # If-None-Match for servers that honour it; the HEAD for those (XrdHttp) that ignore it
+        if not overwrite and self.exists(url):
+            raise AlreadyExists(f"PUT {url}: exists and may not be overwritten")
+        headers = {"Content-Length": str(size)} if overwrite else {"Content-Length": str(size), "If-None-Match": "*"}
+        try:
+            response = self._request("PUT", url, headers, content=_checked_body(chunks, size, adler))
+        except BaseException:
+            if not overwrite:  # servers writing in place (XrdHttp) keep a partial file: it was not there before
+                self._discard(url)
+            raise
         if response.status_code == 409:
             raise AlreadyExists(f"PUT {url}: exists and may not be overwritten", status=409)
         if response.status_code >= 300:
             raise status_error(response, f"PUT {url}")
         _check_server_digest(response, adler.hexdigest(), url)
         return WriteResult(size=adler.size, adler32=adler.hexdigest())
+
+    def _discard(self, url: str) -> None:
+        """Best-effort removal of what a failed upload may have left."""
+        with suppress(LakeError):
+            self._request("DELETE", url)
 
     def delete(self, url: str) -> None:
         response = self._request("DELETE", url)
@@ -233,27 +254,40 @@ class HttpBackend(StorageBackend):
     ) -> CopyResult:
         """HTTP-TPC pull: COPY to the destination with `Source:`; the source token travels as
         `TransferHeaderAuthorization` and the final `success:`/`failure:` line decides."""
-        headers = {
-            "Source": http_url(source_url),
-            "Overwrite": "T" if overwrite else "F",
-            "Credential": "none",
-        }
-        if source_token:
-            headers["TransferHeaderAuthorization"] = f"Bearer {source_token}"
-        request = self.client.build_request("COPY", http_url(dest_url), headers=self._headers(headers))
-        with _native_errors(f"COPY {dest_url}"):
+        headers = copy_headers("Source", http_url(source_url), source_token, overwrite)
+        return self._copy(dest_url, headers, progress)
+
+    def third_party_push(
+        self,
+        source_url: str,
+        dest_url: str,
+        dest_token: str | None = None,
+        *,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> CopyResult:
+        """HTTP-TPC push: COPY to the source with `Destination:`; the source PUTs there with `dest_token`."""
+        headers = copy_headers("Destination", http_url(dest_url), dest_token, overwrite)
+        return self._copy(source_url, headers, progress)
+
+    def _copy(self, url: str, headers: dict[str, str], progress: Progress | None) -> CopyResult:
+        """Send one COPY and follow its perf markers to the final line."""
+        request = self.client.build_request("COPY", http_url(url), headers=self._headers(headers))
+        with _native_errors(f"COPY {url}"):
             response = self.client.send(request, stream=True)
             try:
                 if response.status_code >= 300:
                     response.read()
-                    raise status_error(response, f"COPY {dest_url}")
+                    raise status_error(response, f"COPY {url}")
                 transferred = read_copy_stream(response.iter_lines(), progress)
             finally:
                 response.close()
         return CopyResult(bytes_transferred=transferred)
 
 
-class _CountingAdler32(Adler32):
+class CountingAdler32(Adler32):
+    """Adler32 that also counts the bytes it has seen (shared with the root:// backend)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.size = 0
@@ -263,7 +297,7 @@ class _CountingAdler32(Adler32):
         self.size += len(data)
 
 
-def _checked_body(chunks: Iterable[bytes], size: int | None, adler: _CountingAdler32) -> Iterator[bytes]:
+def _checked_body(chunks: Iterable[bytes], size: int | None, adler: CountingAdler32) -> Iterator[bytes]:
     """Yield chunks one step behind, so a size mismatch is raised before the last byte goes out and
     the server never sees a complete body of the wrong length."""
     held: bytes | None = None
@@ -278,6 +312,26 @@ def _checked_body(chunks: Iterable[bytes], size: int | None, adler: _CountingAdl
         raise InvalidInput(f"{adler.size} bytes instead of the announced {size}")
     if held:
         yield held
+
+
+def _spooled(chunks: Iterable[bytes]) -> tuple[Iterator[bytes], int]:
+    """Buffer a body of unknown size (in memory up to SPOOL_MEMORY, then on disk) to learn its size."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 - closed by the generator
+    try:
+        for chunk in chunks:
+            spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    size = spool.tell()
+    spool.seek(0)
+
+    def replay() -> Iterator[bytes]:
+        with spool:
+            while chunk := spool.read(READ_CHUNK):
+                yield chunk
+
+    return replay(), size
 
 
 def _stream_body(response: httpx.Response, skip: int, length: int | None, what: str) -> Iterator[bytes]:

@@ -32,6 +32,15 @@ def get_backend(url: str, **options: object) -> StorageBackend:
     return factory(**options)
 
 
+def _root_backend(**options: object) -> StorageBackend:
+    """RootBackend, imported on first use: loading the XRootD client library is not free."""
+    from lake.storage.xrootd import RootBackend
+
+    return RootBackend(**options)  # type: ignore[arg-type]
+
+
 for _backend in (FileBackend, HttpBackend):
     for _scheme in _backend.schemes:
         register_backend(_scheme, _backend)
+for _scheme in ("root", "roots"):
+    register_backend(_scheme, _root_backend)

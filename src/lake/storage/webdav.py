@@ -49,7 +49,9 @@ def parse_multistatus(body: bytes) -> list[DavEntry]:
         prop = _ok_prop(response)
         if prop is None:
             continue
-        is_dir = prop.find(f"{DAV}resourcetype/{DAV}collection") is not None
+        is_dir = prop.find(f"{DAV}resourcetype/{DAV}collection") is not None or (
+            prop.findtext(f"{DAV}iscollection") == "1"  # XrdHttp's way of saying it
+        )
         length = prop.findtext(f"{DAV}getcontentlength")
         entries.append(
             DavEntry(

@@ -62,7 +62,7 @@ class RunningLake:
 
 def _start(tmp_path: Path, endpoints: int, database_url: str | None, daemons: bool) -> EmbeddedLake | None:
     """One start attempt on fresh free ports; None if a port was taken meanwhile (the server died binding)."""
-    ports = free_ports(endpoints + 1)
+    ports = free_ports(endpoints + 2)  # the API, the endpoints, then the built-in cache
     tls_ports = free_ports(endpoints, exclude=ports)
     settings = ServerSettings(
         data_dir=tmp_path / "lake-data", database_url=database_url, port=ports[0], endpoint_base_port=ports[1],

@@ -28,9 +28,10 @@ def register(request: RegisterFilesIn, caller: CallerDep, svc: ServicesDep) -> R
 
 @router.get("/v1/replicas/{scope}/{name:path}", response_class=StreamingResponse)
 def list_replicas(scope: str, name: str, _caller: CallerDep, svc: ServicesDep, rse_expression: str | None = None,
-                  state: str | None = None) -> StreamingResponse:  # fmt: skip
+                  state: str | None = None, site: str | None = None) -> StreamingResponse:  # fmt: skip
+    """With `site`, URLs through that site's caches come first (marked cached)."""
     ref = DIDRef(scope=scope, name=name)
-    return ndjson(svc, lambda conn: replicas.list_replicas(conn, ref, rse_expression, state))
+    return ndjson(svc, lambda conn: replicas.list_replicas(conn, ref, rse_expression, state, site))
 
 
 @router.post("/v1/uploads")
@@ -47,6 +48,7 @@ def complete_upload(done: UploadDone, caller: CallerDep, svc: ServicesDep) -> li
 
 @router.get("/v1/downloads/{scope}/{name:path}", response_class=StreamingResponse)
 def download_plan(scope: str, name: str, caller: CallerDep, svc: ServicesDep,
-                  rse_expression: str | None = None) -> StreamingResponse:  # fmt: skip
+                  rse_expression: str | None = None, site: str | None = None) -> StreamingResponse:  # fmt: skip
+    """With `site`, sources through that site's caches come first."""
     ref = DIDRef(scope=scope, name=name)
-    return ndjson(svc, lambda conn: downloads.download_plan(conn, caller, ref, rse_expression, svc.issuer))
+    return ndjson(svc, lambda conn: downloads.download_plan(conn, caller, ref, rse_expression, svc.issuer, site))

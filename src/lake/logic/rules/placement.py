@@ -20,11 +20,13 @@ class Target:
 
 
 def candidate_targets(conn: Connection, expression: str, weight: str | None) -> list[Target]:
-    """RSEs matching the expression that accept writes, each with its weight (1 without a weight attribute)."""
+    """RSEs matching the expression that accept writes, each with its weight (1 without a weight attribute).
+
+    Volatile RSEs (caches) are never targets: a cache may drop a copy at any time, so it cannot hold a lock."""
     names = rses.resolve_expression(conn, expression)
     targets = []
     for rse in rses.list_rses(conn):
-        if rse.name not in names or not rse.availability_write:
+        if rse.name not in names or not rse.availability_write or rse.volatile:
             continue
         value = rse.attributes.get(weight, 0) if weight else 1
         try:

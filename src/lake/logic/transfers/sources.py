@@ -1,8 +1,8 @@
 """Source ranking: which AVAILABLE replicas a transfer copies from, best first.
 
-Sources must sit on RSEs available for reading, match the transfer's source-replica expression, and not be
-the destination. They are ranked by: failed before for this transfer (last), distance (unknown = far),
-protocol priority, then name for a stable order.
+Sources must sit on RSEs available for reading and not volatile (a cache's copy may vanish any time), match
+the transfer's source-replica expression, and not be the destination. They are ranked by: failed before for
+this transfer (last), distance (unknown = far), protocol priority, then name for a stable order.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class SourceRanker:
         sources = []
         for replica in replicas:
             rse = self.topology.rses.get(replica.rse_id)
-            if rse is None or rse.id == transfer.dest_rse_id or not rse.availability_read:
+            if rse is None or rse.volatile or rse.id == transfer.dest_rse_id or not rse.availability_read:
                 continue
             if allowed is None or rse.name in allowed:
                 sources.append(Source(rse, replica.path))
