@@ -48,7 +48,7 @@ def test_rule_for_two_copies_becomes_ok_through_http_tpc(lake, caplog):
     for rse in ("DESY-DISK", "PIC-DISK"):
         assert_replicas_verified(lake, rse, FILES)
     done = lake.transfers(rule_id=rule_id)
-    assert [(x.state, x.mode, x.attempt) for x in done] == [("DONE", "tpc", 0)] * 6
+    assert [(x.state, x.mode, x.attempt) for x in done] == [("DONE", "http-pull", 0)] * 6
     events = lake.events("transfer.done")
     assert len(events) == 6 and {e.source_rse for e in events} == {"CERN-DISK"}
     assert {e.dest_rse for e in events} == {"DESY-DISK", "PIC-DISK"}
@@ -133,7 +133,7 @@ def test_multihop_through_an_intermediate_rse(lake, fast_retries):
     lake.work_until(lake.rule_is(rule_id, "OK"))
     [original] = lake.transfers(rule_id=rule_id, hop_of=None)
     [hop] = lake.transfers(hop_of=original.id)
-    assert (hop.state, hop.mode, original.state, original.mode) == ("DONE", "tpc", "DONE", "stream")
+    assert (hop.state, hop.mode, original.state, original.mode) == ("DONE", "http-pull", "DONE", "stream")
     done = {(e.source_rse, e.dest_rse) for e in lake.events("transfer.done")}
     assert done == {("CERN-DISK", "DESY-DISK"), ("DESY-DISK", "PIC-DISK")}
     assert_replicas_verified(lake, "PIC-DISK", files)

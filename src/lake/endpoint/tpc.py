@@ -44,14 +44,19 @@ def _source_url(request: Request) -> str:
 
 
 def _forwarded_headers(request: Request) -> dict[str, str]:
-    """TransferHeader<Name>: value -> <Name>: value, plus our wish for the source's adler32."""
+    """TransferHeader<Name>: value -> <Name>: value, plus our wish for the source's adler32. Names go out in
+    canonical case (`Authorization`): XrdHttp 5.5.3 matches `http.header2cgi` names case-sensitively."""
     headers = {
-        name[len(_FORWARD_PREFIX) :]: value
+        _canonical(name[len(_FORWARD_PREFIX) :]): value
         for name, value in request.headers.items()
         if name.startswith(_FORWARD_PREFIX) and len(name) > len(_FORWARD_PREFIX)
     }
-    headers["want-digest"] = "adler32"
+    headers["Want-Digest"] = "adler32"
     return headers
+
+
+def _canonical(name: str) -> str:
+    return "-".join(part.capitalize() for part in name.split("-"))
 
 
 async def copy(ctx: Context, request: Request) -> None:

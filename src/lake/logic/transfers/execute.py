@@ -1,7 +1,16 @@
-"""Running one claimed transfer: narrow tokens, source check, copy (TPC or streaming), checksum verification.
+"""Running one claimed transfer: narrow tokens, source check, copy (by the route's mode), checksum verification.
 
 No database access here: the caller records the outcome. Tokens cover exactly one path each (read at the
-source, create at the destination; modify only to delete a bad destination file) and are never logged.
+source; create at the destination, read there to verify, modify only to delete a bad file) and are never
+logged. Who gets which token per mode:
+- `http-pull` and `root-tpc`: the COPY/TPC goes to the destination with its create token; the source's
+  read token travels with it (TransferHeaderAuthorization, or the root backend's source token).
+- `http-push`: the COPY goes to the source with its read token; the destination's create token travels
+  in TransferHeaderAuthorization and authorizes the source's PUT.
+- `stream`: each side gets its own token.
+Before an HTTP pull the destination's parent directory is created (MKCOL) with a create token for that one
+directory: XrdHttpTPC 5.5.3 pulls only into existing directories. Every storage call of a transfer has a
+bounded stall timeout (STALL_TIMEOUT), so a dead or hung server fails the transfer, never blocks the worker.
 A destination file that already exists is verified and accepted when it matches, which is how a transfer
 whose worker died after copying completes without a second copy.
 """
@@ -16,16 +25,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from lake.core.errors import AlreadyExists, FileNotFoundOnStorage, LakeError
+from lake.core.errors import AlreadyExists, FileNotFoundOnStorage, LakeError, Unavailable, UnsupportedOperation
 from lake.core.policy import ErrorCategory
 from lake.core.scopes import StorageOp
 from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
-from lake.logic.transfers.failures import TransferFailed, failed
+from lake.logic.transfers.failures import TransferFailed, categorize, failed
 from lake.logic.transfers.job import Job
-from lake.logic.transfers.paths import TPC
+from lake.logic.transfers.paths import HTTP_PULL, HTTP_PUSH, HTTP_SCHEMES, ROOT_SCHEMES, ROOT_TPC, STREAM
 from lake.storage import StorageBackend, get_backend
+from lake.storage.http import HttpBackend
 
 SUBJECT = "lake-transfer"
+STALL_TIMEOUT = 15.0  # seconds without progress (HTTP-TPC perf markers come every 5 s) before a copy fails
 
 
 class Backends:
@@ -43,7 +54,7 @@ class Backends:
         scheme = urlsplit(url).scheme.lower()
         with self._lock:
             if scheme not in self._by_scheme:
-                self._by_scheme[scheme] = get_backend(url)
+                self._by_scheme[scheme] = get_backend(url, **_options(scheme))
             return self._by_scheme[scheme].with_token(token)
 
     def close(self) -> None:
@@ -51,6 +62,11 @@ class Backends:
             for backend in self._by_scheme.values():
                 backend.close()
             self._by_scheme.clear()
+
+
+def _options(scheme: str) -> dict[str, object]:
+    """Backend options for transfers: network backends get the bounded stall timeout."""
+    return {"timeout": STALL_TIMEOUT} if scheme in HTTP_SCHEMES | ROOT_SCHEMES else {}
 
 
 @dataclass(frozen=True)
@@ -82,16 +98,17 @@ def run(job: Job, issuer: TokenIssuer, backends: Backends) -> Copied:
     read_token = mint(issuer, job.source_pfn, StorageOp.READ)
     source = backends.get(job.source_pfn, read_token)
     dest = backends.get(job.dest_pfn, mint(issuer, job.dest_pfn, StorageOp.CREATE))
+    checker = dest.with_token(mint(issuer, job.dest_pfn, StorageOp.READ))
     _check_source(job, source)
-    if _existing_is_good(job, issuer, dest):
+    if _existing_is_good(job, issuer, checker):
         return Copied(job.transfer.bytes, time.monotonic() - started, recovered=True)
     try:
-        _copy(job, source, dest, read_token)
+        _copy(job, issuer, source, dest, read_token)
     except AlreadyExists as exc:
-        if _existing_is_good(job, issuer, dest):
+        if _existing_is_good(job, issuer, checker):
             return Copied(job.transfer.bytes, time.monotonic() - started, recovered=True)
         raise TransferFailed(ErrorCategory.DESTINATION_EXISTS, f"{job.dest_rse}: another file was there") from exc
-    _verify(job, issuer, dest)
+    _verify(job, issuer, checker)
     return Copied(job.transfer.bytes, time.monotonic() - started)
 
 
@@ -104,13 +121,34 @@ def _check_source(job: Job, source: StorageBackend) -> None:
         raise TransferFailed(ErrorCategory.CHECKSUM_MISMATCH, message)
 
 
-def _copy(job: Job, source: StorageBackend, dest: StorageBackend, read_token: str) -> None:
-    """HTTP-TPC pull (the destination GETs the source with the read token) or streaming through this worker."""
-    with _step(f"{job.route.mode} {job.source_rse} -> {job.dest_rse}"):
-        if job.route.mode == TPC:
+def _copy(job: Job, issuer: TokenIssuer, source: StorageBackend, dest: StorageBackend, read_token: str) -> None:
+    """Run the route's mode: a third-party copy (pull, root or push) or streaming through this worker."""
+    mode = job.route.mode
+    with _step(f"{mode} {job.source_rse} -> {job.dest_rse}"):
+        if mode == HTTP_PULL:
+            _make_parent(job, issuer, dest)
             dest.third_party_copy(job.source_pfn, job.dest_pfn, source_token=read_token)
-        else:
+        elif mode == ROOT_TPC:
+            dest.third_party_copy(job.source_pfn, job.dest_pfn, source_token=read_token)
+        elif mode == HTTP_PUSH:
+            if not isinstance(source, HttpBackend):
+                raise UnsupportedOperation(f"{job.source_rse}: HTTP-TPC push needs an HTTP source")
+            source.third_party_push(job.source_pfn, job.dest_pfn, dest_token=dest.token)
+        elif mode == STREAM:
             dest.write(job.dest_pfn, source.read(job.source_pfn), size=job.transfer.bytes)
+        else:
+            raise UnsupportedOperation(f"unknown transfer mode {mode!r}")
+
+
+def _make_parent(job: Job, issuer: TokenIssuer, dest: StorageBackend) -> None:
+    """MKCOL the destination's directory with a create token for it alone; a refusal is left to the COPY
+    (Lake's endpoint creates parents itself), but an unreachable server fails the transfer here."""
+    parent = job.dest_pfn.rsplit("/", 1)[0]
+    try:
+        dest.with_token(mint(issuer, parent, StorageOp.CREATE)).mkdir(parent)
+    except LakeError as exc:
+        if isinstance(exc, Unavailable) or categorize(exc) == ErrorCategory.TIMEOUT:
+            raise
 
 
 def _matches(job: Job, dest: StorageBackend) -> bool:
