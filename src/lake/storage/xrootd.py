@@ -33,6 +33,7 @@ from lake.core.errors import (
     PermissionDenied,
     QuotaExceeded,
     StorageError,
+    Timeout,
     Unavailable,
     UnsupportedOperation,
 )
@@ -59,7 +60,8 @@ _SERVER_ERRORS: dict[int, type[LakeError]] = {
     3014: Unavailable,  # kXR_noserver
     3024: Unavailable,  # kXR_Overloaded
 }
-_CLIENT_UNAVAILABLE = frozenset({101, 102, 103, 104, 107, 108, 109, 110, 202, 203, 206, 207, 402})
+_CLIENT_TIMEOUTS = frozenset({103, 206})  # errSocketTimeout, errOperationExpired: a hung server
+_CLIENT_UNAVAILABLE = frozenset({101, 102, 104, 107, 108, 109, 110, 202, 203, 207, 402})
 _CLIENT_AUTH_FAILED = 204
 
 
@@ -104,6 +106,8 @@ def _error(status: Any, what: str) -> LakeError:
         cls = _SERVER_ERRORS.get(status.errno, StorageError)
     elif status.code == _CLIENT_AUTH_FAILED:
         cls = PermissionDenied
+    elif status.code in _CLIENT_TIMEOUTS:
+        cls = Timeout
     elif status.code in _CLIENT_UNAVAILABLE:
         cls = Unavailable
     else:
@@ -278,10 +282,14 @@ class RootBackend(StorageBackend):
         overwrite: bool = False,
         progress: Progress | None = None,
     ) -> CopyResult:
-        """root TPC: the destination server pulls from the source (`CopyProcess` with `thirdparty="only"`)."""
+        """root TPC: the destination server pulls from the source (`CopyProcess` with `thirdparty="only"`).
+
+        The destination is not stat'ed around the copy: a token-protected server refuses a stat with the
+        create-only token a transfer holds there. The server itself refuses an existing file unless
+        `overwrite`; the bytes reported are the copy's own progress count.
+        """
         source, dest = _Target.parse(source_url), _Target.parse(dest_url)
-        if not overwrite and self.exists(dest_url):
-            raise AlreadyExists(f"{dest.path} exists and may not be overwritten")
+        handler = _CopyHandler(progress)
         process = client.CopyProcess()
         process.add_job(
             self._url(source, source_token), self._url(dest), thirdparty="only", force=overwrite,
@@ -289,12 +297,12 @@ class RootBackend(StorageBackend):
         )  # fmt: skip
         status = process.prepare()
         if status.ok:
-            status, results = process.run(_CopyHandler(progress))
+            status, results = process.run(handler)
             job_status = results[0]["status"] if results else status
             status = job_status if status.ok else status
         if not status.ok:
             raise _error(status, f"third-party copy {source.path} -> {dest.path}")
-        return CopyResult(bytes_transferred=self.stat(dest_url).size)
+        return CopyResult(bytes_transferred=handler.processed)
 
 
 class _CopyHandler(client.utils.CopyProgressHandler):  # type: ignore[misc]
@@ -303,8 +311,10 @@ class _CopyHandler(client.utils.CopyProgressHandler):  # type: ignore[misc]
     def __init__(self, progress: Progress | None) -> None:
         super().__init__()
         self.progress = progress
+        self.processed = 0
 
     def update(self, jobId: int, processed: int, total: int) -> None:  # noqa: N803 - the bindings' name
+        self.processed = processed
         if self.progress is not None:
             self.progress(processed)
 

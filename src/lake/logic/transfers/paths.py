@@ -17,10 +17,10 @@ supports a mode is a candidate; the lowest destination priority wins (the operat
 `third_party_copy_write`, or `write` for push), then the lowest source priority (`third_party_copy_read`),
 then the mode order above (pull before root TPC: on loopback HTTP-TPC costs ~50 ms against root TPC's
 ~2.5 s fixed overhead), then the scheme names for a stable order. A priority of None means the protocol is
-not offered for that operation, which is how an RSE rules a mode out (e.g. a token-protected XRootD sets
-`third_party_copy_write` to None on its root protocol: root TPC into it fails, HTTP-TPC works). With no TPC pair the
-worker streams when it has a backend for both schemes; with neither, a hop through an RSE marked
-`available_for_multihop` may bridge the gap.
+not offered for that operation, which is how an RSE rules a mode out (e.g. `third_party_copy_write` None
+on its root protocol: no root TPC into it). With no TPC pair the worker streams when it has a backend for
+both schemes; with neither, a hop through an RSE marked `available_for_multihop` may
+bridge the gap.
 """
 
 from __future__ import annotations
