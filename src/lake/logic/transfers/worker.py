@@ -1,4 +1,5 @@
-"""One iteration of the transfer worker: recover orphans, claim, copy in a thread pool, record outcomes.
+"""One iteration of the transfer worker: recover orphans, then claim and copy in a thread pool, refilling
+free slots with new claims as copies finish, and record outcomes.
 
 Each step has its own short transaction and the copies run with none open, so a slow transfer never holds
 database locks and a worker killed at any point leaves only SUBMITTED rows that the next iteration of a
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from lake.core.errors import LakeError
@@ -24,8 +25,8 @@ from lake.logic.transfers.failures import TransferFailed
 from lake.logic.transfers.job import Job
 
 WORKERS = 8  # concurrent copies per instance
-BATCH = 2 * WORKERS  # transfers claimed per iteration
 KEEPALIVE = 15.0  # seconds between heartbeats while copies run
+ITERATION_BUDGET = 60.0  # seconds of claiming per iteration, so orphan recovery and partitions stay fresh
 
 log = logging.getLogger(__name__)
 
@@ -69,24 +70,45 @@ def _record_failure(services: Services, job: Job, failure: TransferFailed) -> No
                      state=TransferState.SUBMITTED)  # fmt: skip
 
 
-def run_jobs(services: Services, jobs: list[Job], keepalive: Callable[[], None]) -> None:
-    """Run the jobs WORKERS at a time, calling `keepalive` every KEEPALIVE seconds while any still runs."""
-    if not jobs:
-        return
-    backends = execute.Backends()
-    try:
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(jobs)), thread_name_prefix="transfer") as pool:
-            pending = {pool.submit(process, services, job, backends) for job in jobs}
-            beaten = time.monotonic()
-            while pending:
-                done, pending = wait(pending, timeout=KEEPALIVE, return_when=FIRST_COMPLETED)
-                for future in done:
-                    future.result()
-                if pending and time.monotonic() - beaten >= KEEPALIVE:
-                    keepalive()
-                    beaten = time.monotonic()
-    finally:
-        backends.close()
+class _Pipeline:
+    """Copies running in a pool, refilled by new claims as slots free (no waiting for a whole batch)."""
+
+    def __init__(self, services: Services, me: WorkerIdentity, pool: ThreadPoolExecutor) -> None:
+        self.services, self.me, self.pool = services, me, pool
+        self.backends = execute.Backends()
+        self.pending: set[Future[str]] = set()
+        self.worked = False
+
+    def refill(self) -> None:
+        """Claim as many transfers as there are free slots and start them."""
+        with self.services.db.transaction() as conn:
+            claimed = claim(conn, self.me.partition, self.me.instance, WORKERS - len(self.pending))
+        self.worked |= bool(claimed.settled or claimed.jobs)
+        self.pending |= {self.pool.submit(process, self.services, job, self.backends) for job in claimed.jobs}
+
+    def keepalive(self) -> None:
+        with self.services.db.transaction() as conn:
+            heartbeats.beat(conn, self.me.daemon, self.me.instance, self.me.dead_after)
+
+    def run(self, stopping: Callable[[], bool]) -> None:
+        """Refill after every completion until nothing runs or can be claimed, the budget is spent or we stop.
+
+        A claim that finds nothing while copies run is retried after the next completion: the free link
+        may be the one a finished copy used.
+        """
+        started = beaten = time.monotonic()
+        while True:
+            refilling = not stopping() and time.monotonic() - started < ITERATION_BUDGET
+            if refilling and len(self.pending) < WORKERS:
+                self.refill()
+            if not self.pending:
+                return
+            done, self.pending = wait(self.pending, timeout=KEEPALIVE, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+            if self.pending and time.monotonic() - beaten >= KEEPALIVE:
+                self.keepalive()
+                beaten = time.monotonic()
 
 
 def iterate(services: Services, me: WorkerIdentity, stopping: Callable[[], bool] = lambda: False) -> bool:
@@ -96,12 +118,10 @@ def iterate(services: Services, me: WorkerIdentity, stopping: Callable[[], bool]
         recovered = recover_orphans(conn, me.partition, live | {me.instance})
     if stopping():
         return bool(recovered)
-    with services.db.transaction() as conn:
-        claimed = claim(conn, me.partition, me.instance, BATCH)
-
-    def keepalive() -> None:
-        with services.db.transaction() as conn:
-            heartbeats.beat(conn, me.daemon, me.instance, me.dead_after)
-
-    run_jobs(services, claimed.jobs, keepalive)
-    return bool(recovered or claimed.settled or claimed.jobs)
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="transfer") as pool:
+        pipeline = _Pipeline(services, me, pool)
+        try:
+            pipeline.run(stopping)
+        finally:
+            pipeline.backends.close()
+    return bool(recovered or pipeline.worked)
