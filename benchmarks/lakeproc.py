@@ -155,7 +155,7 @@ def login(url: str, username: str, password: str) -> str:
 def lake_up(workdir: Path, database_url: str | None = None) -> Iterator[LakeProcess]:
     """Start `lake up` with a fresh data dir under `workdir`; SIGTERM (then SIGKILL) it at the end."""
     data_dir = workdir / "lake-data"
-    ports = free_ports(ENDPOINTS + 1)
+    ports = free_ports(ENDPOINTS + 2)  # API, endpoints, the cache (endpoint base + count)
     log = workdir / "lake-up.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -164,7 +164,7 @@ def lake_up(workdir: Path, database_url: str | None = None) -> Iterator[LakeProc
         )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{ports[0]}"
-        endpoints = [f"http://127.0.0.1:{port}" for port in ports[1:]]
+        endpoints = [f"http://127.0.0.1:{port}" for port in ports[1 : 1 + ENDPOINTS]]
         _wait_ready(proc, [url, *endpoints], log)
         lake = LakeProcess(proc, url, endpoints, data_dir)
         lake.token = login(url, USER, USER_PASSWORD)

@@ -35,14 +35,14 @@ def say(message: str) -> None:
 def lake_up(workdir: Path, database_url: str | None = None) -> Iterator[LakeProcess]:
     """`lake up` (API, two endpoints, every daemon) on free ports with a fresh data dir; stopped at the end."""
     data_dir = workdir / "lake-data"
-    ports = free_ports(ENDPOINTS + 1)
+    ports = free_ports(ENDPOINTS + 2)  # API, endpoints, the cache (endpoint base + count)
     env = _environment(data_dir, database_url, ports) | EXTRA_ENV
     log = workdir / "lake-up.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(LAKE), "up"], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{ports[0]}"
-        endpoints = [f"http://127.0.0.1:{port}" for port in ports[1:]]
+        endpoints = [f"http://127.0.0.1:{port}" for port in ports[1 : 1 + ENDPOINTS]]
         _wait_ready(proc, [url, *endpoints], log)
         lake = LakeProcess(proc, url, endpoints, data_dir)
         lake.token = login(url, USER, USER_PASSWORD)
