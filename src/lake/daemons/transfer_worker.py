@@ -15,7 +15,7 @@ def run_once(ctx: DaemonContext) -> bool:
 
 DAEMON = Daemon(
     name="transfer_worker",
-    interval=2.0,
+    interval=0.5,  # idle poll: one cheap claim query; a new rule's first copy starts within it
     run_once=run_once,
     description="claim queued transfers, copy (HTTP-TPC, streaming or multihop), verify checksums, retry",
 )
