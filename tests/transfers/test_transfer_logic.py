@@ -23,11 +23,12 @@ from lake.core.errors import (
 )
 from lake.core.models import DistanceIn, RegisterFilesIn, RSEUpdate
 from lake.core.partition import Partition
-from lake.core.policy import ErrorCategory, RuleIn
+from lake.core.policy import ErrorCategory, LockState, RuleIn
 from lake.db import schema as t
 from lake.db.schema_policy import locks, rules, transfers
 from lake.logic.catalog import replicas, rses
 from lake.logic.rules import rules as rule_logic
+from lake.logic.rules.locks import move_lock_states, refresh_rules
 from lake.logic.transfers import repair
 from lake.logic.transfers.claim import claim, recover_orphans
 from lake.logic.transfers.failures import TransferFailed, categorize, error_text, tried_sources
@@ -199,3 +200,19 @@ def test_repairer_waits_before_retrying_a_stuck_lock(conn):
     assert [(r.state, r.attempt) for r in conn.execute(select(transfers).order_by(transfers.c.created_at))] == [
         ("FAILED", 3), ("QUEUED", 0)
     ]  # fmt: skip
+
+
+def test_finished_and_failed_transfers_shift_rule_counters_exactly_as_a_recount(conn):
+    add_dataset(conn, "ds", ["f1", "f2", "f3"], "SRC-A")
+    first, second = add_rule(conn, "ds", "DST-1"), add_rule(conn, "ds", "DST-1&tier=1", grouping="NONE")
+    rows = conn.execute(select(transfers).order_by(transfers.c.name)).all()
+    assert len(rows) == 3  # both rules share the three transfers to DST-1
+    keys = [(row.dest_rse_id, row.scope, row.name) for row in rows]
+    move_lock_states(conn, keys[:2], LockState.OK)
+    move_lock_states(conn, keys[1:], LockState.STUCK)
+    counted = {rid: conn.execute(select(rules).where(rules.c.id == rid)).one() for rid in (first, second)}
+    refresh_rules(conn, [first, second])
+    for rid, before in counted.items():
+        after = conn.execute(select(rules).where(rules.c.id == rid)).one()
+        counters = ("locks_ok_cnt", "locks_replicating_cnt", "locks_stuck_cnt", "state")
+        assert [before._mapping[c] for c in counters] == [after._mapping[c] for c in counters] == [1, 0, 2, "STUCK"]

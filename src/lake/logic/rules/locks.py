@@ -208,6 +208,37 @@ def refresh_rules(conn: Connection, rule_ids: Iterable[str]) -> None:
             _store_counts(conn, rid, c, now)
 
 
+_COUNTERS = {LockState.OK.value: "locks_ok_cnt", LockState.REPLICATING.value: "locks_replicating_cnt",
+             LockState.STUCK.value: "locks_stuck_cnt"}  # fmt: skip
+
+
+def move_lock_states(conn: Connection, keys: Sequence[tuple[str, str, str]], state: LockState) -> set[str]:
+    """Set every lock on these replicas to `state` and shift their rules' counters by what changed.
+
+    The hot path of a finished or failed transfer: recounting a 100,000-lock rule after each of its files
+    would make a rule's transfers quadratic. The counters stay exact because every other change recounts
+    (`refresh_rules`). Callers lock the rule rows first (PostgreSQL). Returns the rules holding these locks.
+    """
+    now = utcnow()
+    held: set[str] = set()
+    moved: dict[str, dict[str, int]] = {}
+    for where in key_conditions(conn, (locks.c.rse_id, locks.c.scope, locks.c.name), keys):
+        held.update(conn.execute(select(locks.c.rule_id).where(where)).scalars())
+        changing = and_(where, locks.c.state != state.value)
+        query = select(locks.c.rule_id, locks.c.state, func.count()).where(changing)
+        for rid, old, n in conn.execute(query.group_by(locks.c.rule_id, locks.c.state)):
+            delta = moved.setdefault(rid, {})
+            delta[old] = delta.get(old, 0) - n
+            delta[state.value] = delta.get(state.value, 0) + n
+        conn.execute(update(locks).where(changing).values(state=state.value, updated_at=now))
+    for rid, delta in moved.items():
+        row = conn.execute(select(*(rules.c[column] for column in _COUNTERS.values())).where(rules.c.id == rid)).first()
+        if row is not None:
+            counts = {lock_state: row[i] + delta.get(lock_state, 0) for i, lock_state in enumerate(_COUNTERS)}
+            _store_counts(conn, rid, counts, now)
+    return held
+
+
 def _store_counts(conn: Connection, rule_id: str, counts: dict[str, int], now: datetime) -> None:
     ok, replicating, stuck = (counts.get(s.value, 0) for s in (LockState.OK, LockState.REPLICATING, LockState.STUCK))
     state = "STUCK" if stuck else "REPLICATING" if replicating else "OK"

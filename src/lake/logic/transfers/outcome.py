@@ -19,7 +19,7 @@ from lake.core.policy import LockState, TransferState
 from lake.db import schema as t
 from lake.db.schema_policy import locks, rules, transfers
 from lake.logic.monitoring.events import record
-from lake.logic.rules.locks import refresh_rules, set_lock_states
+from lake.logic.rules.locks import move_lock_states
 from lake.logic.transfers import multihop
 from lake.logic.transfers.execute import Copied
 from lake.logic.transfers.failures import TransferFailed, error_text
@@ -79,7 +79,7 @@ def finish(conn: Connection, job: Job, copied: Copied) -> str:
         return LOST
     conn.execute(update(t.replicas).where(replica).values(state=ReplicaState.AVAILABLE.value, updated_at=now))
     lock_rules(conn, job.key)
-    refresh_rules(conn, set_lock_states(conn, [job.key], LockState.OK))
+    move_lock_states(conn, [job.key], LockState.OK)
     record(conn, "transfer.done", transfer_id=row.id, rule_id=row.rule_id, scope=row.scope, name=row.name,
            source_rse=job.source_rse, dest_rse=job.dest_rse, bytes=copied.bytes, duration=copied.duration,
            activity=row.activity, payload={"mode": job.route.mode, "worker": job.worker,
@@ -152,8 +152,7 @@ def _give_up(conn: Connection, transfer: Any, failure: TransferFailed) -> None:
     multihop.drop_intermediates(conn, transfer.id)
     key = (transfer.dest_rse_id, transfer.scope, transfer.name)
     lock_rules(conn, key)
-    affected = set_lock_states(conn, [key], LockState.STUCK)
-    refresh_rules(conn, affected)
+    affected = move_lock_states(conn, [key], LockState.STUCK)
     if affected:
         conn.execute(
             update(rules)
