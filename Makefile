@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: up test install lint bench clean
+.PHONY: up test install lint bench bench-xrootd clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ lint: install
 
 bench: install
 	$(VENV)/bin/python benchmarks/run.py
+
+bench-xrootd: install
+	$(VENV)/bin/python benchmarks/xrootd.py
 
 clean:
 	rm -rf $(VENV) lake-data
