@@ -107,7 +107,11 @@ def _in_transaction(svc: Services, handle: Callable[..., Any], form: dict[str, s
 @router.post("/v1/oauth/token", dependencies=[Depends(public)])
 async def token(request: Request, svc: ServicesDep) -> JSONResponse:
     """RFC 6749 token endpoint: password, client_credentials, refresh_token, token-exchange and device-code grants."""
-    return await _respond(svc, request, lambda conn, form, basic: oauth.token_request(conn, svc.issuer, form, basic))
+
+    def handle(conn: Any, form: dict[str, str], basic: Any) -> dict[str, Any]:
+        return oauth.token_request(conn, svc.issuer, form, basic, svc.validator)
+
+    return await _respond(svc, request, handle)
 
 
 @router.post("/v1/oauth/device_authorization", dependencies=[Depends(public)])
@@ -129,7 +133,11 @@ async def revoke(request: Request, svc: ServicesDep) -> JSONResponse:
 @router.post("/v1/oauth/introspect", dependencies=[Depends(public)])
 async def introspect(request: Request, svc: ServicesDep) -> JSONResponse:
     """RFC 7662 introspection: `{"active": false}` for anything invalid, revoked or expired."""
-    return await _respond(svc, request, lambda conn, form, _basic: oauth.introspect(conn, svc.issuer, form))
+
+    def handle(conn: Any, form: dict[str, str], _basic: Any) -> dict[str, Any]:
+        return oauth.introspect(conn, svc.issuer, form, svc.validator)
+
+    return await _respond(svc, request, handle)
 
 
 @router.post("/v1/oauth/clients", status_code=201)

@@ -12,6 +12,10 @@ section 5.2: the token endpoint's code for a scope beyond the owner's grant; `ac
 the authorization endpoint). A client never gets more than it was registered with (`wlcg.groups` covers
 every group scope); a refresh or exchanged token never gets more than the grant or subject token it
 comes from.
+
+A subject token (exchange, introspection) is Lake's own, for whatever audience it names, or one of a trusted
+external issuer, validated as the API does (Lake's audience) and acting as the account its subject is mapped
+to (external.py); the scopes of the new token stay within the external token's (same WLCG vocabulary).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from lake.core.tokens import MAX_TOKEN_SIZE, TokenClaims, TokenValidator
 from lake.db import schema as t
 from lake.logic.auth.accounts import authenticate_userpass, is_admin
 from lake.logic.auth.clients import Client, authenticate_client, scope_covered
+from lake.logic.auth.external import mapped_account
 from lake.logic.auth.groups import GROUPS_SCOPE, is_group_scope, resolve_groups
 from lake.logic.auth.issuer import TokenIssuer
 from lake.logic.auth.policy import Caller
@@ -215,14 +220,19 @@ def _refresh(conn: Connection, issuer: TokenIssuer, form: Form, client: Client |
     return _access(issuer, grant.account, scopes, audiences, groups)
 
 
-def subject_claims(issuer: TokenIssuer, token: str) -> TokenClaims:
-    """Validate a token this issuer signed, for whatever audience it names (signature, times, profile)."""
+def subject_claims(issuer: TokenIssuer, token: str, trusted: TokenValidator) -> TokenClaims:
+    """Validate a subject token: Lake's own for whatever audience it names (signature, times, profile); any
+    other only by `trusted`, the API's validator (trusted external issuers, Lake's audience, no key fetch for
+    an issuer it does not trust)."""
     if len(token) > MAX_TOKEN_SIZE:
         raise InvalidToken(f"token longer than {MAX_TOKEN_SIZE} characters")
     try:
-        aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
+        unverified = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError as err:
         raise InvalidToken(f"malformed token: {err}") from None
+    if unverified.get("iss") != issuer.issuer:
+        return trusted.validate(token)
+    aud = unverified.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
     if not audiences or not all(isinstance(a, str) and a for a in audiences):
         raise InvalidToken("token has no valid 'aud' claim")
@@ -238,13 +248,32 @@ def _active_account(conn: Connection, account: str) -> Caller:
     return Caller(account, is_admin(conn, account))
 
 
-def _exchange(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
+def _subject_caller(conn: Connection, issuer: TokenIssuer, claims: TokenClaims) -> Caller:
+    """The active account of validated subject claims: Lake's `sub`, or the account an external subject is mapped
+    to (Unauthenticated if unmapped or inactive)."""
+    if claims.iss == issuer.issuer:
+        return _active_account(conn, claims.sub)
+    account = mapped_account(conn, claims.sub, claims.iss)
+    return Caller(account, is_admin(conn, account))
+
+
+def _lake_scope(scope: str) -> bool:
+    """Whether Lake issues this kind of scope (an external token may also carry `openid`, `profile`, ...)."""
+    name, sep, _path = scope.partition(":")
+    storage = bool(sep) and name in STORAGE_READ_ANYWHERE | STORAGE_OWNED_ONLY
+    return storage or scope == API_SCOPE or is_group_scope(scope)
+
+
+def _exchange(
+    conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None, trusted: TokenValidator
+) -> dict[str, Any]:
     """RFC 8693: a subject token for a narrower access token, or (for a client) for a refresh token."""
     if form.get("subject_token_type") not in (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE):
         raise OAuthError("invalid_request", "subject_token_type must be an access token or a JWT")
-    claims = subject_claims(issuer, _required(form, "subject_token"))
-    caller = _active_account(conn, claims.sub)
-    scopes = [scope for scope in _words(form, "scope") if scope != OFFLINE] or list(claims.scopes)
+    claims = subject_claims(issuer, _required(form, "subject_token"), trusted)
+    caller = _subject_caller(conn, issuer, claims)
+    requested = [scope for scope in _words(form, "scope") if scope != OFFLINE]
+    scopes = requested or [scope for scope in claims.scopes if _lake_scope(scope)]
     audiences = _words(form, "audience") or list(claims.aud)
     _within(scopes, claims.scopes, "subject token's scopes")
     if client is not None:
@@ -274,19 +303,25 @@ _GRANTS: dict[str, _Grant] = {
     "password": _password,
     "client_credentials": _client_credentials,
     "refresh_token": _refresh,
-    TOKEN_EXCHANGE: _exchange,
     DEVICE_CODE: _device_code,
 }
 
 
-def token_request(conn: Connection, issuer: TokenIssuer, form: Form, basic: tuple[str, str] | None) -> dict[str, Any]:
-    """Handle one token-endpoint request; every failure is an OAuthError with an RFC 6749 code."""
-    grant = _GRANTS.get(form.get("grant_type", ""))
-    if grant is None:
+def token_request(
+    conn: Connection, issuer: TokenIssuer, form: Form, basic: tuple[str, str] | None, trusted: TokenValidator
+) -> dict[str, Any]:
+    """Handle one token-endpoint request; every failure is an OAuthError with an RFC 6749 code.
+
+    `trusted` is the API's validator: the exchange grant accepts subject tokens of external issuers through it.
+    """
+    name = form.get("grant_type", "")
+    if name not in GRANT_TYPES:
         raise OAuthError("unsupported_grant_type", f"grant_type must be one of {', '.join(GRANT_TYPES)}")
     client = authenticate(conn, form, basic)
     try:
-        return grant(conn, issuer, form, client)
+        if name == TOKEN_EXCHANGE:
+            return _exchange(conn, issuer, form, client, trusted)
+        return _GRANTS[name](conn, issuer, form, client)
     except Unauthenticated as err:
         raise OAuthError("invalid_grant", err.message) from None
     except InvalidInput as err:
@@ -306,20 +341,23 @@ def revoke(conn: Connection, form: Form, basic: tuple[str, str] | None) -> None:
         revoke_refresh(conn, token)
 
 
-def introspect(conn: Connection, issuer: TokenIssuer, form: Form) -> dict[str, Any]:
-    """RFC 7662: what a token stands for, or only `{"active": false}` if it is invalid, revoked or expired."""
+def introspect(conn: Connection, issuer: TokenIssuer, form: Form, trusted: TokenValidator) -> dict[str, Any]:
+    """RFC 7662: what a token stands for, or only `{"active": false}` if it is invalid, revoked or expired.
+
+    `username` is the Lake account: `sub` for Lake's tokens, the mapped account for a trusted external issuer's.
+    """
     token = form.get("token", "")
     grant = lookup_refresh(conn, token) if token else None
     if grant is not None:
-        return {"active": True, "token_type": "refresh_token", "sub": grant.account, "client_id": grant.client_id,
-                "scope": " ".join(grant.scopes), "aud": list(grant.audiences), "iss": issuer.issuer,
-                "exp": int(grant.expires_at.replace(tzinfo=UTC).timestamp())}  # fmt: skip
+        return {"active": True, "token_type": "refresh_token", "sub": grant.account, "username": grant.account,
+                "client_id": grant.client_id, "scope": " ".join(grant.scopes), "aud": list(grant.audiences),
+                "iss": issuer.issuer, "exp": int(grant.expires_at.replace(tzinfo=UTC).timestamp())}  # fmt: skip
     try:
-        claims = subject_claims(issuer, token)
-        _active_account(conn, claims.sub)
+        claims = subject_claims(issuer, token, trusted)
+        caller = _subject_caller(conn, issuer, claims)
     except LakeError:
         return {"active": False}
     groups = {"wlcg.groups": list(claims.groups)} if claims.groups else {}
-    return {"active": True, "token_type": "Bearer", "sub": claims.sub, "scope": " ".join(claims.scopes),
-            "aud": list(claims.aud), "iss": claims.iss, "exp": claims.exp, "iat": claims.iat,
-            "jti": claims.jti, **groups}  # fmt: skip
+    return {"active": True, "token_type": "Bearer", "sub": claims.sub, "username": caller.account,
+            "scope": " ".join(claims.scopes), "aud": list(claims.aud), "iss": claims.iss, "exp": claims.exp,
+            "iat": claims.iat, "jti": claims.jti, **groups}  # fmt: skip
