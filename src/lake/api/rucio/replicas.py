@@ -155,13 +155,15 @@ async def update_replicas(request: Request, caller: RucioCallerDep, svc: Service
 
 
 def _complete_upload(svc: Services, caller: Caller, done: UploadDone) -> list[UploadResult]:
-    """Lake's upload completion, then the locks waiting for the new AVAILABLE replicas become OK."""
-    with svc.db.transaction() as conn:
-        results = uploads.complete_upload(conn, caller, done, svc.issuer)
+    """Lake's upload completion (storage checked between two short transactions); in the second, the locks
+    waiting for the new AVAILABLE replicas become OK."""
+
+    def locks_ok(conn: Connection, results: list[UploadResult]) -> None:
         rse_id = rses.rse_id(conn, done.rse)
         available = [(rse_id, r.scope, r.name) for r in results if r.state == ReplicaState.AVAILABLE]
         locks.refresh_rules(conn, locks.set_lock_states(conn, available, LockState.OK))
-    return results
+
+    return uploads.complete_upload(svc.db, caller, done, svc.issuer, then=locks_ok)
 
 
 @router.get("/replicas/{scope}/{name:path}/datasets")

@@ -42,8 +42,8 @@ def prepare_upload(request: UploadRequest, caller: CallerDep, svc: ServicesDep) 
 
 @router.post("/v1/uploads/complete")
 def complete_upload(done: UploadDone, caller: CallerDep, svc: ServicesDep) -> list[UploadResult]:
-    with svc.db.transaction() as conn:
-        return uploads.complete_upload(conn, caller, done, svc.issuer)
+    """Two short transactions with the storage check between them, none open during it (see `uploads`)."""
+    return uploads.complete_upload(svc.db, caller, done, svc.issuer)
 
 
 @router.get("/v1/downloads/{scope}/{name:path}", response_class=StreamingResponse)

@@ -2,20 +2,22 @@
 
 1. `prepare_upload`: file DIDs are registered, replicas created as COPYING, and the client gets PFNs plus a
    storage token for exactly those paths.
-2. `complete_upload`: the server checks size and adler32 on storage; matching replicas become AVAILABLE and
-   are protected by an upload rule (one copy on that RSE, as `rucio upload` does) and attached to the
-   dataset; anything else is removed from the catalog (and from storage) and reported.
+2. `complete_upload`: the server checks size and adler32 on storage (in parallel, between two short
+   transactions); matching replicas become AVAILABLE and are protected by an upload rule (one copy on that
+   RSE, as `rucio upload` does) and attached to the dataset; anything else is removed from the catalog (and
+   from storage) and reported.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Connection, delete, update
 
 from lake.core.clock import utcnow
-from lake.core.errors import AlreadyExists, ChecksumMismatch, LakeError, ReplicaNotFound, Unavailable
+from lake.core.errors import AlreadyExists, Conflict, LakeError, ReplicaNotFound, Unavailable
 from lake.core.models import (
     DIDRef,
     ReplicaState,
@@ -27,15 +29,14 @@ from lake.core.models import (
 )
 from lake.core.scopes import StorageOp
 from lake.db import schema as t
-from lake.db.bulk import key_conditions, rows_by_key
+from lake.db.bulk import Key, key_conditions, rows_by_key
+from lake.db.engine import Database
 from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
 from lake.logic.auth.policy import Caller, require_scope_writer
-from lake.logic.catalog import dids, replicas
+from lake.logic.catalog import replicas
 from lake.logic.catalog.replicas import RSEAccess, rse_access
+from lake.logic.catalog.upload_check import Expected, verify_on_storage
 from lake.logic.rules.pins import pin_uploads
-from lake.storage.registry import get_backend
-
-log = logging.getLogger(__name__)
 
 
 def prepare_upload(conn: Connection, caller: Caller, request: UploadRequest, issuer: TokenIssuer) -> UploadTicket:
@@ -77,70 +78,116 @@ def _reset_copying(conn: Connection, rse_id: str, files: Sequence[replicas.FileI
         conn.execute(update(t.replicas).where(where, r.state == ReplicaState.COPYING.value).values(updated_at=utcnow()))
 
 
-def complete_upload(conn: Connection, caller: Caller, done: UploadDone, issuer: TokenIssuer) -> list[UploadResult]:
+@dataclass(frozen=True)
+class Completion:
+    """What one completion has to do, read in its first short transaction."""
+
+    done: UploadDone
+    access: RSEAccess
+    states: dict[Key, str]  # replica state on the RSE of each requested file that has a replica there
+    expected: list[Expected]  # the pending ones (COPYING, or registered UNAVAILABLE), to check on storage
+
+
+AfterApply = Callable[[Connection, list[UploadResult]], None]
+
+
+def complete_upload(db: Database, caller: Caller, done: UploadDone, issuer: TokenIssuer,
+                    then: AfterApply | None = None) -> list[UploadResult]:  # fmt: skip
+    """Read, check storage with no transaction open, apply; `then` runs inside the applying transaction.
+
+    Two short transactions instead of one per request: checking hundreds of files on storage takes seconds,
+    and a transaction open that long would hold SQLite's single writer lock (or PostgreSQL row locks). The
+    second transaction changes only replicas still in the state the first one read (COPYING, normally), so a
+    concurrent change is never overwritten.
+    """
+    with db.transaction() as conn:
+        plan = plan_completion(conn, caller, done)
+    mint = partial(_one_file_token, issuer, caller)
+    failures = verify_on_storage(plan.expected, mint, plan.access.rse.name)
+    with db.transaction() as conn:
+        results = apply_completion(conn, caller, plan, failures)
+        if then is not None:
+            then(conn, results)
+    return results
+
+
+def plan_completion(conn: Connection, caller: Caller, done: UploadDone) -> Completion:
+    """Authorise, then read the replica states and the catalog's size and adler32 of the pending files."""
     access = rse_access(conn, done.rse, "read")
     keys = [(f.scope, f.name) for f in done.files]
     for scope in sorted({s for s, _ in keys}):
         require_scope_writer(conn, caller, scope)
     states = _replica_states(conn, access.rse.id, keys)
-    results = [_verify_one(conn, caller, access, ref, states.get((ref.scope, ref.name)), issuer) for ref in done.files]
+    pending = [k for k in dict.fromkeys(keys) if k in states and states[k] != ReplicaState.AVAILABLE.value]
+    d = t.dids.c
+    rows = rows_by_key(conn, (d.scope, d.name, d.bytes, d.adler32), d.scope, d.name, pending)
+    expected = [Expected(s, n, access.pfn(s, n), rows[s, n].bytes, rows[s, n].adler32) for s, n in pending]
+    return Completion(done, access, states, expected)
+
+
+def _one_file_token(issuer: TokenIssuer, caller: Caller, pfn: str) -> str:
+    """Read and delete (a bad upload) exactly this file."""
+    return _storage_token(issuer, caller, [pfn], StorageOp.MODIFY)
+
+
+def apply_completion(conn: Connection, caller: Caller, plan: Completion,
+                     failures: dict[Key, LakeError]) -> list[UploadResult]:  # fmt: skip
+    """Bulk: failed replicas removed, good ones AVAILABLE (each if still in the state read), pinned, attached."""
+    rse_id = plan.access.rse.id
+    verified = [e.key for e in plan.expected if e.key not in failures]
+    for state, keys in _by_state(plan.states, list(failures)).items():
+        _remove_if(conn, rse_id, state, keys)
+    for state, keys in _by_state(plan.states, verified).items():
+        _mark_available_if(conn, rse_id, state, keys)
+    after = _replica_states(conn, rse_id, verified)
+    results = [_result(plan, after, failures, ref) for ref in plan.done.files]
     available = [DIDRef(scope=r.scope, name=r.name) for r in results if r.state == ReplicaState.AVAILABLE]
-    pin_uploads(conn, caller.account, access.rse.id, access.rse.name, available)
-    if done.dataset is not None and available:
+    pin_uploads(conn, caller.account, rse_id, plan.access.rse.name, available)
+    if plan.done.dataset is not None and available:
         d = t.dids.c
         columns = (d.scope, d.name, d.bytes, d.adler32, d.md5)
         rows = rows_by_key(conn, columns, d.scope, d.name, [(f.scope, f.name) for f in available])
-        replicas.attach_new_children(conn, caller, done.dataset, list(rows.values()))
+        replicas.attach_new_children(conn, caller, plan.done.dataset, list(rows.values()))
     return results
 
 
-def _verify_one(conn: Connection, caller: Caller, access: RSEAccess, ref: DIDRef, state: str | None,
-                issuer: TokenIssuer) -> UploadResult:  # fmt: skip
-    """Check one uploaded file on storage; AVAILABLE if size and adler32 match, else cleaned up."""
-    if state is None:
-        error = ReplicaNotFound(f"no upload of '{ref.scope}:{ref.name}' is pending on {access.rse.name}")
-        return UploadResult(scope=ref.scope, name=ref.name, state=ReplicaState.UNAVAILABLE, error=error.to_dict())
-    if state == ReplicaState.AVAILABLE.value:
+def _result(plan: Completion, after: dict[Key, str], failures: dict[Key, LakeError], ref: DIDRef) -> UploadResult:
+    """One file's outcome: verified and AVAILABLE, or UNAVAILABLE with the reason."""
+    key, where = (ref.scope, ref.name), plan.access.rse.name
+    before = plan.states.get(key)
+    verified = key not in failures and after.get(key) == ReplicaState.AVAILABLE.value
+    if before == ReplicaState.AVAILABLE.value or verified:
         return UploadResult(scope=ref.scope, name=ref.name, state=ReplicaState.AVAILABLE)
-    row = dids.get_row(conn, ref.scope, ref.name)
-    pfn = access.pfn(ref.scope, ref.name)
-    token = _storage_token(issuer, caller, [pfn], StorageOp.MODIFY)
-    try:
-        with get_backend(pfn, token=token) as backend:
-            size = backend.stat(pfn).size
-            adler32 = backend.checksum(pfn, "adler32")
-            if size != row.bytes or adler32 != row.adler32:
-                _discard(backend, pfn)
-                raise ChecksumMismatch(
-                    f"'{ref.scope}:{ref.name}' on {access.rse.name}: storage has {size} bytes / adler32 {adler32}, "
-                    f"expected {row.bytes} / {row.adler32}"
-                )
-    except LakeError as error:
-        _remove_replica(conn, access.rse.id, ref)
-        return UploadResult(scope=ref.scope, name=ref.name, state=ReplicaState.UNAVAILABLE, error=error.to_dict())
-    _mark_available(conn, access.rse.id, ref)
-    return UploadResult(scope=ref.scope, name=ref.name, state=ReplicaState.AVAILABLE)
+    if key in failures:
+        error: LakeError = failures[key]
+    elif before is None:
+        error = ReplicaNotFound(f"no upload of '{ref.scope}:{ref.name}' is pending on {where}")
+    else:
+        error = Conflict(f"the replica of '{ref.scope}:{ref.name}' on {where} changed while it was verified")
+    return UploadResult(scope=ref.scope, name=ref.name, state=ReplicaState.UNAVAILABLE, error=error.to_dict())
 
 
-def _discard(backend, pfn: str) -> None:  # type: ignore[no-untyped-def]
-    try:
-        backend.delete(pfn)
-    except LakeError as exc:
-        log.warning("could not delete bad upload %s: %s", pfn, exc)
+def _by_state(states: dict[Key, str], keys: list[Key]) -> dict[str, list[Key]]:
+    grouped: dict[str, list[Key]] = {}
+    for key in keys:
+        grouped.setdefault(states[key], []).append(key)
+    return grouped
 
 
-def _remove_replica(conn: Connection, rse_id: str, ref: DIDRef) -> None:
-    conn.execute(
-        delete(t.replicas).where(
-            t.replicas.c.rse_id == rse_id, t.replicas.c.scope == ref.scope, t.replicas.c.name == ref.name
-        )
-    )
+def _remove_if(conn: Connection, rse_id: str, state: str, keys: list[Key]) -> None:
+    """Failed uploads leave the catalog, unless their replica changed meanwhile (no longer in `state`)."""
+    r = t.replicas.c
+    for where in key_conditions(conn, (r.rse_id, r.scope, r.name), [(rse_id, s, n) for s, n in keys]):
+        conn.execute(delete(t.replicas).where(where, r.state == state))
 
 
-def _mark_available(conn: Connection, rse_id: str, ref: DIDRef) -> None:
+def _mark_available_if(conn: Connection, rse_id: str, state: str, keys: list[Key]) -> None:
+    """Compare-and-set `state` -> AVAILABLE, in bulk."""
     now = utcnow()
-    conn.execute(
-        update(t.replicas)
-        .where(t.replicas.c.rse_id == rse_id, t.replicas.c.scope == ref.scope, t.replicas.c.name == ref.name)
-        .values(state=ReplicaState.AVAILABLE.value, updated_at=now, accessed_at=now)
-    )
+    r = t.replicas.c
+    for where in key_conditions(conn, (r.rse_id, r.scope, r.name), [(rse_id, s, n) for s, n in keys]):
+        conn.execute(
+            update(t.replicas)
+            .where(where, r.state == state)
+            .values(state=ReplicaState.AVAILABLE.value, updated_at=now, accessed_at=now)
+        )
