@@ -7,21 +7,23 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, and_, case, delete, func, select, update
 
 from lake.core.clock import utcnow
 from lake.core.models import ReplicaState
 from lake.core.partition import bucket_of
 from lake.core.policy import LockState, TransferState
 from lake.db import schema as t
-from lake.db.bulk import insert_rows, key_conditions
+from lake.db.bulk import ANALYZE_MIN_ROWS, insert_rows, key_conditions, refresh_statistics
 from lake.db.schema_policy import locks, rules, transfers
 from lake.logic.monitoring.events import event_row, record_many
 from lake.logic.rules.files import RuleFile
 
 CHUNK = 500
+ADD_CHUNK = 5_000
 ACTIVE_TRANSFER = (TransferState.QUEUED.value, TransferState.SUBMITTED.value, TransferState.WAITING.value)
 OBSOLETE = datetime(1970, 1, 1)
 
@@ -56,28 +58,46 @@ def _active_transfers(conn: Connection, keys: Sequence[tuple[str, str, str]]) ->
     return found
 
 
-def add_locks(conn: Connection, rule: Any, placements: Sequence[Placement]) -> tuple[int, int]:
+def add_locks(conn: Connection, rule: Any, placements: Iterable[Placement]) -> tuple[int, int]:
     """Lock each placement for the rule; missing replicas become COPYING with a QUEUED transfer.
 
+    Placements are consumed ADD_CHUNK at a time, so memory stays bounded however many there are.
     Returns (locks OK, locks REPLICATING).
     """
+    ok = replicating = 0
+    iterator = iter(placements)
+    while chunk := list(islice(iterator, ADD_CHUNK)):
+        missing = _add_chunk(conn, rule, chunk)
+        ok, replicating = ok + len(chunk) - missing, replicating + missing
+    return ok, replicating
+
+
+def _add_chunk(conn: Connection, rule: Any, placements: Sequence[Placement]) -> int:
+    """`add_locks` for one chunk; returns how many locks are REPLICATING."""
     now = utcnow()
     keys = [(p.rse_id, p.file.scope, p.file.name) for p in placements]
+    _fresh_statistics(conn, len(keys))
     states = _replica_states(conn, keys)
-    missing = [p for p in placements if states.get((p.rse_id, p.file.scope, p.file.name)) != "AVAILABLE"]
+    missing = [p for p, key in zip(placements, keys, strict=True) if states.get(key) != "AVAILABLE"]
     lock_rows = [
         {"rule_id": rule.id, "scope": p.file.scope, "name": p.file.name, "rse_id": p.rse_id,
          "account": rule.account, "bytes": p.file.bytes, "repair_cnt": 0, "created_at": now, "updated_at": now,
-         "state": LockState.OK.value if states.get((p.rse_id, p.file.scope, p.file.name)) == "AVAILABLE"
-         else LockState.REPLICATING.value}
-        for p in placements
+         "state": LockState.OK.value if states.get(key) == "AVAILABLE" else LockState.REPLICATING.value}
+        for p, key in zip(placements, keys, strict=True)
     ]  # fmt: skip
-    if lock_rows:
-        insert_rows(conn, locks, lock_rows)
+    insert_rows(conn, locks, lock_rows)
+    refresh_statistics(conn, locks, pending=len(lock_rows))
     _insert_copying_replicas(conn, [p for p in missing if (p.rse_id, p.file.scope, p.file.name) not in states], now)
-    _bump_lock_counts(conn, keys, +1)
+    _count_new_locks(conn, keys)
     queue_transfers(conn, rule, missing)
-    return len(placements) - len(missing), len(missing)
+    return len(missing)
+
+
+def _fresh_statistics(conn: Connection, keys: int) -> None:
+    """Before looking up many replica keys: statistics of the tables looked up that match their rows."""
+    if keys >= ANALYZE_MIN_ROWS:
+        refresh_statistics(conn, t.replicas)
+        refresh_statistics(conn, transfers)
 
 
 def _insert_copying_replicas(conn: Connection, placements: Sequence[Placement], now: datetime) -> None:
@@ -87,20 +107,15 @@ def _insert_copying_replicas(conn: Connection, placements: Sequence[Placement], 
          "lock_cnt": 0, "tombstone": None, "accessed_at": None, "created_at": now, "updated_at": now}
         for p in placements
     ]  # fmt: skip
-    if rows:
-        insert_rows(conn, t.replicas, rows)
+    insert_rows(conn, t.replicas, rows)
+    refresh_statistics(conn, t.replicas, pending=len(rows))
 
 
-def _bump_lock_counts(conn: Connection, keys: Sequence[tuple[str, str, str]], delta: int) -> None:
-    if not keys:
-        return
+def _count_new_locks(conn: Connection, keys: Sequence[tuple[str, str, str]]) -> None:
+    """One lock more on each replica (keys are distinct: each is a new lock of one rule), one UPDATE per chunk."""
     r = t.replicas.c
-    statement = (
-        update(t.replicas)
-        .where(r.rse_id == bindparam("k_rse"), r.scope == bindparam("k_scope"), r.name == bindparam("k_name"))
-        .values(lock_cnt=r.lock_cnt + delta, tombstone=None if delta > 0 else r.tombstone)
-    )
-    conn.execute(statement, [{"k_rse": a, "k_scope": b, "k_name": c} for a, b, c in keys])
+    for where in key_conditions(conn, (r.rse_id, r.scope, r.name), keys):
+        conn.execute(update(t.replicas).where(where).values(lock_cnt=r.lock_cnt + 1, tombstone=None))
 
 
 def queue_transfers(conn: Connection, rule: Any, placements: Sequence[Placement]) -> int:
@@ -125,6 +140,7 @@ def queue_transfers(conn: Connection, rule: Any, placements: Sequence[Placement]
         )  # fmt: skip
     if rows:
         insert_rows(conn, transfers, rows)
+        refresh_statistics(conn, transfers, pending=len(rows))
         record_many(conn, [_queued_event(row) for row in rows])
     return len(rows)
 
@@ -138,16 +154,38 @@ def release_locks(
     conn: Connection, rule_id: str, purge: bool, keys: Sequence[tuple[str, str, str]] | None = None
 ) -> int:
     """Remove a rule's locks (all, or those on the given (rse_id, scope, name)); tombstone orphans."""
-    query = select(locks.c.rse_id, locks.c.scope, locks.c.name).where(locks.c.rule_id == rule_id)
-    held = [tuple(row) for row in conn.execute(query)]
-    if keys is not None:
+    c = locks.c
+    rows = conn.execute(select(c.rse_id, c.scope, c.name).where(c.rule_id == rule_id))
+    held = [(rse_id, scope, name) for rse_id, scope, name in rows]
+    if keys is None:
+        conn.execute(delete(locks).where(c.rule_id == rule_id))
+    else:
         wanted = set(keys)
         held = [k for k in held if k in wanted]
-    for where in key_conditions(conn, (locks.c.rse_id, locks.c.scope, locks.c.name), held):
-        conn.execute(delete(locks).where(locks.c.rule_id == rule_id, where))
-    _bump_lock_counts(conn, held, -1)  # type: ignore[arg-type]
-    tombstone_unlocked(conn, held, purge)  # type: ignore[arg-type]
+        for where in key_conditions(conn, (c.rse_id, c.scope, c.name), held):
+            conn.execute(delete(locks).where(c.rule_id == rule_id, where))
+    _fresh_statistics(conn, len(held))
+    _count_released_locks(conn, held, purge)
     return len(held)
+
+
+def _count_released_locks(conn: Connection, keys: Sequence[tuple[str, str, str]], purge: bool) -> None:
+    """One lock fewer on each replica (keys are distinct: the released locks of one rule); replicas left
+    without locks get their tombstone in the same UPDATE, as `tombstone_unlocked` gives them, and their
+    pending transfers are cancelled."""
+    r = t.replicas.c
+    now = utcnow()
+    unlocked = r.lock_cnt <= 1
+    available = r.state == ReplicaState.AVAILABLE.value
+    lru = OBSOLETE if purge else func.coalesce(r.accessed_at, r.created_at)
+    values = {
+        "lock_cnt": case((unlocked, 0), else_=r.lock_cnt - 1),
+        "tombstone": case((~unlocked, r.tombstone), (available, lru), else_=OBSOLETE),
+        "updated_at": case((and_(unlocked, ~available), now), else_=r.updated_at),
+    }
+    for where in key_conditions(conn, (r.rse_id, r.scope, r.name), keys):
+        conn.execute(update(t.replicas).where(where).values(**values))
+    _cancel_unwanted_transfers(conn, keys, now)
 
 
 def tombstone_unlocked(conn: Connection, keys: Sequence[tuple[str, str, str]], purge: bool) -> None:
@@ -155,7 +193,6 @@ def tombstone_unlocked(conn: Connection, keys: Sequence[tuple[str, str, str]], p
     otherwise their last access (LRU order for the reaper). Their pending transfers are cancelled."""
     r = t.replicas.c
     now = utcnow()
-    x = transfers.c
     for where in key_conditions(conn, (r.rse_id, r.scope, r.name), keys):
         unlocked = and_(where, r.lock_cnt <= 0)
         obsolete = purge or None
@@ -169,33 +206,48 @@ def tombstone_unlocked(conn: Connection, keys: Sequence[tuple[str, str, str]], p
             .where(unlocked, r.state == ReplicaState.AVAILABLE.value)
             .values(tombstone=OBSOLETE if obsolete else func.coalesce(r.accessed_at, r.created_at), lock_cnt=0)
         )
-    for where in key_conditions(conn, (x.dest_rse_id, x.scope, x.name), keys):
-        _cancel_unwanted_transfers(conn, where, now)
+    _cancel_unwanted_transfers(conn, keys, now)
 
 
-def _cancel_unwanted_transfers(conn: Connection, keys_where: Any, now: datetime) -> None:
+def _cancel_unwanted_transfers(conn: Connection, keys: Sequence[tuple[str, str, str]], now: datetime) -> None:
+    """QUEUED or WAITING transfers to these replicas that no lock wants any more become CANCELLED."""
     x = transfers.c
     still_locked = (
         select(locks.c.rse_id)
         .where(locks.c.rse_id == x.dest_rse_id, locks.c.scope == x.scope, locks.c.name == x.name)
         .exists()
     )
-    conn.execute(
-        update(transfers)
-        .where(keys_where, x.state.in_(("QUEUED", "WAITING")), ~still_locked)
-        .values(state=TransferState.CANCELLED.value, finished_at=now, updated_at=now)
-    )
+    for where in key_conditions(conn, (x.dest_rse_id, x.scope, x.name), keys):
+        conn.execute(
+            update(transfers)
+            .where(where, x.state.in_(("QUEUED", "WAITING")), ~still_locked)
+            .values(state=TransferState.CANCELLED.value, finished_at=now, updated_at=now)
+        )
+
+
+def lock_rule_rows(conn: Connection, which: Any) -> None:
+    """Hold these rule rows for the rest of the transaction before their counters are read or changed.
+
+    PostgreSQL: SELECT ... FOR UPDATE in id order. SQLite: a no-op UPDATE, because Python's sqlite3 starts
+    the transaction only at the first write, so counts read before it could be stale by the time they are
+    written (a lost update that would leave a rule REPLICATING for ever); the write takes SQLite's one
+    writer lock first, and every read after it sees the latest committed counts.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.execute(update(rules).where(which).values(updated_at=rules.c.updated_at))
+    else:
+        conn.execute(select(rules.c.id).where(which).order_by(rules.c.id).with_for_update()).all()
 
 
 def refresh_rules(conn: Connection, rule_ids: Iterable[str]) -> None:
     """Recount locks per state and derive each rule's state (SUSPENDED rules keep theirs).
 
-    The rule rows are locked first (in id order, PostgreSQL only: SQLite serialises writers), so two
-    transactions changing locks of one rule recount one after the other instead of overwriting each other.
+    The rule rows are locked first (`lock_rule_rows`), so two transactions changing locks of one rule recount
+    one after the other instead of overwriting each other.
     """
     now = utcnow()
     for chunk in _chunks(sorted(set(rule_ids))):
-        conn.execute(select(rules.c.id).where(rules.c.id.in_(chunk)).order_by(rules.c.id).with_for_update()).all()
+        lock_rule_rows(conn, rules.c.id.in_(chunk))
         counts: dict[str, dict[str, int]] = {rid: {} for rid in chunk}
         query = (
             select(locks.c.rule_id, locks.c.state, func.count())
@@ -217,7 +269,8 @@ def move_lock_states(conn: Connection, keys: Sequence[tuple[str, str, str]], sta
 
     The hot path of a finished or failed transfer: recounting a 100,000-lock rule after each of its files
     would make a rule's transfers quadratic. The counters stay exact because every other change recounts
-    (`refresh_rules`). Callers lock the rule rows first (PostgreSQL). Returns the rules holding these locks.
+    (`refresh_rules`). Callers lock the rule rows first (`lock_rule_rows`). Returns the rules holding these
+    locks.
     """
     now = utcnow()
     held: set[str] = set()

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
-from lake.core.errors import InsufficientTargetRSEs, InvalidInput
+from lake.core.errors import InsufficientTargetRSEs, InvalidInput, QuotaExceeded
+from lake.core.models import DIDRef
+from lake.core.policy import Grouping
+from lake.db import schema as t
 from lake.logic.catalog import rses
+from lake.logic.rules.files import RuleFile, file_groups
+from lake.logic.rules.locks import Placement
+from lake.logic.rules.quotas import Quota
+
+PRESENT_LOOKUP_MAX = 2000  # larger groups skip the "data already there" lookup
 
 
 @dataclass(frozen=True)
@@ -17,6 +26,14 @@ class Target:
     id: str
     name: str
     weight: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The RSEs chosen for one group of files."""
+
+    files: list[RuleFile]
+    targets: list[Target]
 
 
 def candidate_targets(conn: Connection, expression: str, weight: str | None) -> list[Target]:
@@ -52,3 +69,50 @@ def choose(targets: Sequence[Target], copies: int, present_bytes: Mapping[str, i
         chosen.append(pick)
         pool.remove(pick)
     return chosen
+
+
+def decide(conn: Connection, rule: Any, ref: DIDRef, targets: list[Target], quota: Quota | None,
+           rng: random.Random) -> list[Decision]:  # fmt: skip
+    """Choose RSEs per file group (preferring where data already is), charging the quota; writes nothing."""
+    decisions = []
+    for group in file_groups(conn, ref, Grouping(rule.grouping)):
+        present = _present_bytes(conn, group, targets)
+        size = sum(f.bytes for f in group)
+        allowed = [x for x in targets if quota is None or quota.fits(x.id, size)]
+        if quota is not None and len(allowed) < rule.copies:
+            blocked = next(x for x in targets if x not in allowed)
+            raise QuotaExceeded(
+                f"account '{rule.account}' cannot place {size} more bytes on {blocked.name}: "
+                f"{quota.blocking(blocked.id, size)}"
+            )
+        chosen = choose(allowed, rule.copies, present, rng, rule.rse_expression)
+        if quota is not None:
+            for target in chosen:
+                quota.charge(target.id, size)
+        decisions.append(Decision(group, chosen))
+    return decisions
+
+
+def placements(decisions: Sequence[Decision]) -> Iterator[Placement]:
+    """Every file of each decision on each of its RSEs, one at a time: a 100,000-file rule's placements are
+    never all in memory (`add_locks` consumes them in chunks)."""
+    for decision in decisions:
+        for target in decision.targets:
+            for f in decision.files:
+                yield Placement(f, target.id)
+
+
+def _present_bytes(conn: Connection, group: list[RuleFile], targets: list[Target]) -> dict[str, int]:
+    """Bytes of the group already AVAILABLE on each target (data already in place wins)."""
+    r = t.replicas.c
+    wanted = {(f.scope, f.name): f.bytes for f in group}
+    present: dict[str, int] = {}
+    if len(group) > PRESENT_LOOKUP_MAX:
+        return present
+    query = select(r.rse_id, r.scope, r.name).where(
+        r.rse_id.in_([x.id for x in targets]), r.state == "AVAILABLE", r.name.in_([f.name for f in group])
+    )
+    for rse_id, scope, name in conn.execute(query):
+        if (scope, name) in wanted:
+            present[rse_id] = present.get(rse_id, 0) + wanted[(scope, name)]
+    return present

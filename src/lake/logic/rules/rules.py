@@ -12,19 +12,17 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from lake.core.clock import utcnow
-from lake.core.errors import DuplicateRule, InvalidInput, PermissionDenied, QuotaExceeded, RuleNotFound
+from lake.core.errors import DuplicateRule, InvalidInput, PermissionDenied, RuleNotFound
 from lake.core.models import DIDRef
-from lake.core.policy import Grouping, LockOut, LockState, RuleIn, RuleOut, RuleState, RuleUpdate
-from lake.db import schema as t
+from lake.core.policy import LockOut, LockState, RuleIn, RuleOut, RuleState, RuleUpdate
 from lake.db.schema_policy import locks, rules
 from lake.logic.auth.accounts import get_account
 from lake.logic.auth.policy import Caller
 from lake.logic.catalog import rses
 from lake.logic.catalog.dids import get_row
 from lake.logic.monitoring.events import record
-from lake.logic.rules.files import RuleFile, file_groups
-from lake.logic.rules.locks import Placement, add_locks, refresh_rules, release_locks
-from lake.logic.rules.placement import Target, candidate_targets, choose
+from lake.logic.rules.locks import add_locks, refresh_rules, release_locks
+from lake.logic.rules.placement import candidate_targets, choose, decide, placements
 from lake.logic.rules.quotas import Quota
 
 
@@ -63,9 +61,9 @@ def add_rule(conn: Connection, caller: Caller, spec: RuleIn, rng: random.Random 
         choose(targets, spec.copies, {}, random.Random(), spec.rse_expression)  # raises with a clear message
     quota = None if spec.ignore_account_limit and caller.admin else Quota.load(conn, owner)
     draft = SimpleNamespace(account=owner, **spec.model_dump(include={"grouping", "copies", "rse_expression"}))
-    placements = place(conn, draft, DIDRef(scope=spec.scope, name=spec.name), targets, quota, rng or random.Random())
+    decisions = decide(conn, draft, DIDRef(scope=spec.scope, name=spec.name), targets, quota, rng or random.Random())
     row = _insert_rule(conn, owner, did.did_type, spec)
-    ok, replicating = add_locks(conn, row, placements)
+    ok, replicating = add_locks(conn, row, placements(decisions))
     refresh_rules(conn, [row.id])
     record(conn, "rule.created", rule_id=row.id, scope=spec.scope, name=spec.name, activity=spec.activity,
            payload={"copies": spec.copies, "rse_expression": spec.rse_expression, "locks_ok": ok,
@@ -101,43 +99,6 @@ def _insert_rule(conn: Connection, owner: str, did_type: str, spec: RuleIn) -> A
         )
     )  # fmt: skip
     return get_rule_row(conn, rule_id)
-
-
-def place(conn: Connection, rule: Any, ref: DIDRef, targets: list[Target], quota: Quota | None,
-          rng: random.Random) -> list[Placement]:  # fmt: skip
-    """Choose RSEs per file group (preferring where data already is) and return the placements."""
-    placements: list[Placement] = []
-    for group in file_groups(conn, ref, Grouping(rule.grouping)):
-        present = _present_bytes(conn, group, targets)
-        size = sum(f.bytes for f in group)
-        allowed = [x for x in targets if quota is None or quota.fits(x.id, size)]
-        if quota is not None and len(allowed) < rule.copies:
-            blocked = next(x for x in targets if x not in allowed)
-            raise QuotaExceeded(
-                f"account '{rule.account}' cannot place {size} more bytes on {blocked.name}: "
-                f"{quota.blocking(blocked.id, size)}"
-            )
-        for target in choose(allowed, rule.copies, present, rng, rule.rse_expression):
-            if quota is not None:
-                quota.charge(target.id, size)
-            placements.extend(Placement(f, target.id) for f in group)
-    return placements
-
-
-def _present_bytes(conn: Connection, group: list[RuleFile], targets: list[Target]) -> dict[str, int]:
-    """Bytes of the group already AVAILABLE on each target (data already in place wins)."""
-    r = t.replicas.c
-    wanted = {(f.scope, f.name): f.bytes for f in group}
-    present: dict[str, int] = {}
-    if len(group) > 2000:
-        return present
-    query = select(r.rse_id, r.scope, r.name).where(
-        r.rse_id.in_([x.id for x in targets]), r.state == "AVAILABLE", r.name.in_([f.name for f in group])
-    )
-    for rse_id, scope, name in conn.execute(query):
-        if (scope, name) in wanted:
-            present[rse_id] = present.get(rse_id, 0) + wanted[(scope, name)]
-    return present
 
 
 def list_rules(conn: Connection, account: str | None = None, scope: str | None = None, name: str | None = None,

@@ -19,7 +19,7 @@ from lake.core.policy import LockState, TransferState
 from lake.db import schema as t
 from lake.db.schema_policy import locks, rules, transfers
 from lake.logic.monitoring.events import record
-from lake.logic.rules.locks import move_lock_states
+from lake.logic.rules.locks import lock_rule_rows, move_lock_states
 from lake.logic.transfers import multihop
 from lake.logic.transfers.execute import Copied
 from lake.logic.transfers.failures import TransferFailed, error_text
@@ -43,15 +43,10 @@ def _owned(transfer_id: str, state: TransferState, worker: str | None) -> Any:
 
 
 def lock_rules(conn: Connection, key: tuple[str, str, str]) -> None:
-    """Row-lock (in id order) the rules holding locks on this replica before their counters are recounted.
-
-    Without it two transfers of one rule finishing at once on PostgreSQL (read committed) each recount
-    without seeing the other's lock change, and the last writer stores stale counters. SQLite serialises
-    writers anyway (FOR UPDATE is not rendered there).
-    """
+    """Hold the rules with locks on this replica before their counters shift (see `lock_rule_rows`)."""
     rse_id, scope, name = key
     holders = select(locks.c.rule_id).where(locks.c.rse_id == rse_id, locks.c.scope == scope, locks.c.name == name)
-    conn.execute(select(rules.c.id).where(rules.c.id.in_(holders)).order_by(rules.c.id).with_for_update()).all()
+    lock_rule_rows(conn, rules.c.id.in_(holders))
 
 
 def finish(conn: Connection, job: Job, copied: Copied) -> str:
