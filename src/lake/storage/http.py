@@ -217,6 +217,15 @@ class HttpBackend(StorageBackend):
             raise status_error(response, f"DELETE {url}")
 
     def checksum(self, url: str, algorithm: ChecksumAlgorithm = "adler32") -> str:
+        return self._digest_head(url, algorithm)[1]
+
+    def size_and_checksum(self, url: str, algorithm: ChecksumAlgorithm = "adler32") -> tuple[int, str]:
+        """A file's size and checksum from one HEAD with Want-Digest (a transfer's verification)."""
+        response, value = self._digest_head(url, algorithm)
+        length = response.headers.get("content-length")
+        return (int(length) if length is not None else self.stat(url).size), value
+
+    def _digest_head(self, url: str, algorithm: ChecksumAlgorithm) -> tuple[httpx.Response, str]:
         if algorithm not in ("adler32", "md5"):
             raise InvalidInput(f"unsupported checksum algorithm {algorithm!r}")
         response = self._request("HEAD", url, {"Want-Digest": algorithm})
@@ -225,7 +234,7 @@ class HttpBackend(StorageBackend):
         value = webdav.parse_digest(response.headers.get("digest", ""), algorithm)
         if value is None:
             raise UnsupportedOperation(f"{url}: the server gave no {algorithm} digest")
-        return value
+        return response, value
 
     def mkdir(self, url: str) -> None:
         response = self._request("MKCOL", url)

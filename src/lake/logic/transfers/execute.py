@@ -8,11 +8,17 @@ logged. Who gets which token per mode:
 - `http-push`: the COPY goes to the source with its read token; the destination's create token travels
   in TransferHeaderAuthorization and authorizes the source's PUT.
 - `stream`: each side gets its own token.
-Before an HTTP pull the destination's parent directory is created (MKCOL) with a create token for that one
-directory: XrdHttpTPC 5.5.3 pulls only into existing directories. Every storage call of a transfer has a
-bounded stall timeout (STALL_TIMEOUT), so a dead or hung server fails the transfer, never blocks the worker.
-A destination file that already exists is verified and accepted when it matches, which is how a transfer
-whose worker died after copying completes without a second copy.
+Every storage call of a transfer has a bounded stall timeout (STALL_TIMEOUT), so a dead or hung server fails
+the transfer, never blocks the worker.
+
+Round trips per small file (http-pull, first attempt): HEAD the source, COPY, one HEAD with Want-Digest for
+size and checksum. The destination is not looked at before a first claim: only an earlier attempt or a worker
+that died could have written there. Later claims verify and accept an existing file that matches (how a copy
+whose worker died completes without a second copy); a first claim meeting a file in the way (the COPY asks
+`Overwrite: F`) does the same, or deletes it and copies once more. XrdHttpTPC 5.5.3 pulls only into existing
+directories, Lake's endpoint makes them itself: a pull goes without MKCOL until a destination needs one (a
+COPY failed, then worked after MKCOL of its directory, with a create token for that one directory); from then
+on, for the rest of the iteration, new directories there are made first, each once.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-from lake.core.errors import AlreadyExists, FileNotFoundOnStorage, LakeError, Unavailable, UnsupportedOperation
+from lake.core.errors import FileNotFoundOnStorage, LakeError, Unavailable, UnsupportedOperation
 from lake.core.policy import ErrorCategory
 from lake.core.scopes import StorageOp
 from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
@@ -33,6 +40,7 @@ from lake.logic.transfers.failures import TransferFailed, categorize, failed
 from lake.logic.transfers.job import Job
 from lake.logic.transfers.paths import HTTP_PULL, HTTP_PUSH, HTTP_SCHEMES, ROOT_SCHEMES, ROOT_TPC, STREAM
 from lake.storage import StorageBackend, get_backend
+from lake.storage.base import ChecksumAlgorithm
 from lake.storage.http import HttpBackend
 
 SUBJECT = "lake-transfer"
@@ -40,7 +48,8 @@ STALL_TIMEOUT = 15.0  # seconds without progress (HTTP-TPC perf markers come eve
 
 
 class Backends:
-    """One storage backend per URL scheme, shared by the copies of an iteration (each uses its own token).
+    """One storage backend per URL scheme, shared by the copies of an iteration (each uses its own token),
+    and what the iteration learnt about destination directories.
 
     Building an HTTP client costs tens of milliseconds of CPU (TLS context); sharing it keeps many small
     copies cheap. Clients are thread-safe; `close` releases them when the iteration ends.
@@ -49,6 +58,8 @@ class Backends:
     def __init__(self) -> None:
         self._by_scheme: dict[str, StorageBackend] = {}
         self._lock = threading.Lock()
+        self.directories: set[str] = set()  # destination directory URLs known to exist
+        self.mkcol_first: set[str] = set()  # destination origins whose HTTP-TPC pull needs its directory made
 
     def get(self, url: str, token: str | None = None) -> StorageBackend:
         scheme = urlsplit(url).scheme.lower()
@@ -78,6 +89,24 @@ class Copied:
     recovered: bool = False
 
 
+@dataclass(frozen=True)
+class _Sides:
+    """The storage calls of one transfer: the source with its read token, the destination with its create
+    token, and the destination with its read token (the checker)."""
+
+    source: StorageBackend
+    dest: StorageBackend
+    checker: StorageBackend
+    read_token: str
+
+    @classmethod
+    def open(cls, job: Job, issuer: TokenIssuer, backends: Backends) -> _Sides:
+        read_token = mint(issuer, job.source_pfn, StorageOp.READ)
+        dest = backends.get(job.dest_pfn, mint(issuer, job.dest_pfn, StorageOp.CREATE))
+        checker = dest.with_token(mint(issuer, job.dest_pfn, StorageOp.READ))
+        return cls(backends.get(job.source_pfn, read_token), dest, checker, read_token)
+
+
 def mint(issuer: TokenIssuer, pfn: str, op: StorageOp) -> str:
     """A storage token for exactly this file, for the endpoint serving it."""
     return issuer.storage_token(SUBJECT, storage_audience(pfn), op, [storage_path(pfn)])
@@ -92,24 +121,24 @@ def _step(what: str, at_source: bool = False) -> Iterator[None]:
         raise failed(exc, what, at_source) from exc
 
 
+def first_claim(transfer: Any) -> bool:
+    """No attempt failed yet and no worker held it before (requeued orphans keep their `submitted_at`)."""
+    return bool(transfer.attempt == 0 and transfer.submitted_at is None)
+
+
 def run(job: Job, issuer: TokenIssuer, backends: Backends) -> Copied:
     """Copy one file and verify it; raises TransferFailed (a bad destination file is deleted first)."""
     started = time.monotonic()
-    read_token = mint(issuer, job.source_pfn, StorageOp.READ)
-    source = backends.get(job.source_pfn, read_token)
-    dest = backends.get(job.dest_pfn, mint(issuer, job.dest_pfn, StorageOp.CREATE))
-    checker = dest.with_token(mint(issuer, job.dest_pfn, StorageOp.READ))
-    _check_source(job, source)
-    if _existing_is_good(job, issuer, checker):
-        return Copied(job.transfer.bytes, time.monotonic() - started, recovered=True)
-    try:
-        _copy(job, issuer, source, dest, read_token)
-    except AlreadyExists as exc:
-        if _existing_is_good(job, issuer, checker):
-            return Copied(job.transfer.bytes, time.monotonic() - started, recovered=True)
-        raise TransferFailed(ErrorCategory.DESTINATION_EXISTS, f"{job.dest_rse}: another file was there") from exc
-    _verify(job, issuer, checker)
-    return Copied(job.transfer.bytes, time.monotonic() - started)
+    sides = _Sides.open(job, issuer, backends)
+    _check_source(job, sides.source)
+    fresh = first_claim(job.transfer)
+    if not fresh and _existing_is_good(job, issuer, sides.checker):
+        recovered = True
+    else:
+        recovered = _place(job, issuer, backends, sides, tries=2 if fresh else 1)
+    if not recovered:
+        _verify(job, issuer, sides.checker)
+    return Copied(job.transfer.bytes, time.monotonic() - started, recovered=recovered)
 
 
 def _check_source(job: Job, source: StorageBackend) -> None:
@@ -121,15 +150,29 @@ def _check_source(job: Job, source: StorageBackend) -> None:
         raise TransferFailed(ErrorCategory.CHECKSUM_MISMATCH, message)
 
 
-def _copy(job: Job, issuer: TokenIssuer, source: StorageBackend, dest: StorageBackend, read_token: str) -> None:
+def _place(job: Job, issuer: TokenIssuer, backends: Backends, sides: _Sides, tries: int) -> bool:
+    """Copy; returns True when a file already there was accepted instead. A file in the way that does not
+    match is deleted, and the copy tried again while `tries` last."""
+    for _ in range(tries):
+        try:
+            _copy(job, issuer, backends, sides)
+            return False
+        except TransferFailed as failure:
+            if failure.category != ErrorCategory.DESTINATION_EXISTS:
+                raise
+            if _existing_is_good(job, issuer, sides.checker):
+                return True
+    raise TransferFailed(ErrorCategory.DESTINATION_EXISTS, f"{job.dest_rse}: another file was there")
+
+
+def _copy(job: Job, issuer: TokenIssuer, backends: Backends, sides: _Sides) -> None:
     """Run the route's mode: a third-party copy (pull, root or push) or streaming through this worker."""
-    mode = job.route.mode
+    mode, source, dest = job.route.mode, sides.source, sides.dest
     with _step(f"{mode} {job.source_rse} -> {job.dest_rse}"):
         if mode == HTTP_PULL:
-            _make_parent(job, issuer, dest)
-            dest.third_party_copy(job.source_pfn, job.dest_pfn, source_token=read_token)
+            _pull(job, issuer, backends, sides)
         elif mode == ROOT_TPC:
-            dest.third_party_copy(job.source_pfn, job.dest_pfn, source_token=read_token)
+            dest.third_party_copy(job.source_pfn, job.dest_pfn, source_token=sides.read_token)
         elif mode == HTTP_PUSH:
             if not isinstance(source, HttpBackend):
                 raise UnsupportedOperation(f"{job.source_rse}: HTTP-TPC push needs an HTTP source")
@@ -140,26 +183,48 @@ def _copy(job: Job, issuer: TokenIssuer, source: StorageBackend, dest: StorageBa
             raise UnsupportedOperation(f"unknown transfer mode {mode!r}")
 
 
-def _make_parent(job: Job, issuer: TokenIssuer, dest: StorageBackend) -> None:
-    """MKCOL the destination's directory with a create token for it alone; a refusal is left to the COPY
-    (Lake's endpoint creates parents itself), but an unreachable server fails the transfer here."""
+def _pull(job: Job, issuer: TokenIssuer, backends: Backends, sides: _Sides) -> None:
+    """HTTP-TPC pull; the directory is made first where this destination needs it and it is not known, else
+    only after a failed COPY (then the COPY is tried once more)."""
+    parent, origin = job.dest_pfn.rsplit("/", 1)[0], storage_audience(job.dest_pfn)
+    made = origin in backends.mkcol_first and parent not in backends.directories and _make_parent(job, issuer, sides)
+    try:
+        sides.dest.third_party_copy(job.source_pfn, job.dest_pfn, source_token=sides.read_token)
+    except LakeError as exc:
+        if made or isinstance(exc, Unavailable) or categorize(exc) != ErrorCategory.STORAGE_ERROR:
+            raise
+        backends.directories.discard(parent)
+        if not _make_parent(job, issuer, sides):
+            raise
+        sides.dest.third_party_copy(job.source_pfn, job.dest_pfn, source_token=sides.read_token)
+        backends.mkcol_first.add(origin)
+    backends.directories.add(parent)
+
+
+def _make_parent(job: Job, issuer: TokenIssuer, sides: _Sides) -> bool:
+    """MKCOL the destination's directory with a create token for it alone; whether it worked. A refusal is
+    left to the COPY, but an unreachable server fails the transfer here."""
     parent = job.dest_pfn.rsplit("/", 1)[0]
     try:
-        dest.with_token(mint(issuer, parent, StorageOp.CREATE)).mkdir(parent)
+        sides.dest.with_token(mint(issuer, parent, StorageOp.CREATE)).mkdir(parent)
     except LakeError as exc:
         if isinstance(exc, Unavailable) or categorize(exc) == ErrorCategory.TIMEOUT:
             raise
+        return False
+    return True
 
 
 def _matches(job: Job, dest: StorageBackend) -> bool:
-    """Whether the destination file has the catalog's size and checksum (adler32, else md5)."""
+    """Whether the destination file has the catalog's size and checksum (adler32, else md5); over HTTP both
+    come from one HEAD."""
+    algorithm: ChecksumAlgorithm = "adler32" if job.transfer.adler32 else "md5"
+    expected = job.transfer.adler32 or job.transfer.md5
+    if expected and isinstance(dest, HttpBackend):
+        size, digest = dest.size_and_checksum(job.dest_pfn, algorithm)
+        return size == job.transfer.bytes and digest == expected.lower()
     if dest.stat(job.dest_pfn).size != job.transfer.bytes:
         return False
-    if job.transfer.adler32:
-        return dest.checksum(job.dest_pfn, "adler32") == job.transfer.adler32.lower()
-    if job.transfer.md5:
-        return dest.checksum(job.dest_pfn, "md5") == job.transfer.md5.lower()
-    return True
+    return not expected or dest.checksum(job.dest_pfn, algorithm) == expected.lower()
 
 
 def _existing_is_good(job: Job, issuer: TokenIssuer, dest: StorageBackend) -> bool:
