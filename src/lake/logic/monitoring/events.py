@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select
 
 from lake.core.clock import utcnow
 from lake.core.policy import EventOut
+from lake.db.bulk import insert_rows
 from lake.db.schema_policy import events
 
 FIELDS = (
@@ -32,9 +33,8 @@ def record(conn: Connection, kind: str, **fields: Any) -> None:
 
 
 def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Append many events built with `event_row` in one statement."""
-    if rows:
-        conn.execute(insert(events), list(rows))
+    """Append many events built with `event_row` (same keys each) in one bulk insert (COPY on PostgreSQL)."""
+    insert_rows(conn, events, rows)
 
 
 def list_events(conn: Connection, kind: str | None = None, rule_id: str | None = None,
