@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from lake.cli.main import app as cli
-from lake.core.settings import ServerSettings, TrustedIssuerSettings
 from lake.core.tokens import TokenValidator
 from lake.testing.issuer import running_issuer
 from lake.testing.plugin import USER
@@ -24,20 +23,6 @@ ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 REFRESH_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
 SUBJECT = "5f0c1b7e-external-alice"
 STORAGE = "https://se.example.org:8443"
-
-
-@pytest.fixture
-def issuer(tmp_path_factory):
-    with running_issuer(tmp_path_factory.mktemp("issuer")) as running:
-        yield running
-
-
-@pytest.fixture
-def settings(tmp_path, database_url, issuer):
-    trusted = TrustedIssuerSettings(issuer=issuer.url, ca_file=issuer.ca_cert)
-    return ServerSettings(
-        data_dir=tmp_path / "data", database_url=database_url, public_url="http://lake.test", trusted_issuers=[trusted]
-    )
 
 
 @pytest.fixture

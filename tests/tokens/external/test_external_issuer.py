@@ -28,20 +28,6 @@ SUBJECT = "8d9e2f6a-external-alice"
 AUDIENCE = "https://lake.test"
 
 
-@pytest.fixture
-def issuer(tmp_path_factory):
-    with running_issuer(tmp_path_factory.mktemp("issuer")) as running:
-        yield running
-
-
-@pytest.fixture
-def settings(tmp_path, database_url, issuer):
-    trusted = TrustedIssuerSettings(issuer=issuer.url, ca_file=issuer.ca_cert)
-    return ServerSettings(
-        data_dir=tmp_path / "data", database_url=database_url, public_url="http://lake.test", trusted_issuers=[trusted]
-    )
-
-
 def _bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
