@@ -1,4 +1,5 @@
-"""`lake transfer list` and `lake rse usage`: what the lake is copying and what each RSE holds."""
+"""`lake transfer list`, `lake transfer links` and `lake rse usage`: what the lake is copying, how many at once
+per link, and what each RSE holds."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from lake.cli.common import client, state
 from lake.cli.output import print_json, print_rows
 
 if TYPE_CHECKING:
+    from lake.core.monitoring import LinkLimitOut
     from lake.core.policy import TransferOut
 
 app = typer.Typer(help="Transfers: the copies rules ask for.", no_args_is_help=True)
 
 TRANSFER_COLUMNS = ["id", "did", "state", "link", "attempt", "error_category", "error"]
+LINK_COLUMNS = ["source_rse", "dest_rse", "limit", "throughput", "files_per_second", "successes", "failures",
+                "decided_at"]  # fmt: skip
 
 
 def _table_rows(transfers: Iterable[TransferOut]) -> Iterator[dict[str, Any]]:
@@ -39,6 +43,23 @@ def list_(
     rows = client(ctx).list_transfers(state=transfer_state, rule_id=rule, rse=rse, limit=limit)
     as_json = state(ctx).json
     print_rows(rows if as_json else _table_rows(rows), TRANSFER_COLUMNS, as_json)
+
+
+@app.command("links")
+def links(ctx: typer.Context) -> None:
+    """Links with the concurrency limit the optimizer decided, and the throughput and outcomes it saw."""
+    rows = client(ctx).list_links()
+    as_json = state(ctx).json
+    print_rows(rows if as_json else _link_rows(rows), LINK_COLUMNS, as_json)
+
+
+def _link_rows(links: Iterable[LinkLimitOut]) -> Iterator[dict[str, Any]]:
+    """Links with throughput in MB/s and rates rounded, for people."""
+    for link in links:
+        row = link.model_dump(mode="json")
+        row["throughput"] = f"{link.throughput / 1e6:.1f} MB/s"
+        row["files_per_second"] = f"{link.files_per_second:.2f}"
+        yield row
 
 
 def rse_usage(ctx: typer.Context, rse: Annotated[str, typer.Argument(metavar="RSE")]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 from lake.client.base import BaseClient
-from lake.core.monitoring import RSEUsageOut
+from lake.core.monitoring import LinkLimitOut, RSEUsageOut
 from lake.core.policy import (
     EventOut,
     LimitIn,
@@ -69,6 +69,10 @@ class RuleMixin(BaseClient):
         """Transfers newest first; `rse` matches the source or the destination."""
         params = {"state": state, "rule_id": rule_id, "rse": rse, "limit": limit}
         return self._ndjson(TransferOut, "/v1/transfers", params)
+
+    def list_links(self) -> Iterator[LinkLimitOut]:
+        """Links with their optimized concurrency limit and last throughput."""
+        return self._ndjson(LinkLimitOut, "/v1/transfers/links")
 
     def rse_usage(self, rse: str) -> RSEUsageOut:
         return self._get_model(RSEUsageOut, f"/v1/rses/{quote(rse, safe='')}/usage")

@@ -1,4 +1,4 @@
-"""Policy-engine tables: rules, locks, transfer requests, quotas, events, daemon heartbeats."""
+"""Policy-engine tables: rules, locks, transfer requests, quotas, events, daemon heartbeats, link limits."""
 
 from __future__ import annotations
 
@@ -90,6 +90,7 @@ transfers = Table(
     Index("ix_transfers_replica", "scope", "name", "dest_rse_id"),
     Index("ix_transfers_hop_of", "hop_of"),
     Index("ix_transfers_rule_id", "rule_id"),
+    Index("ix_transfers_finished", "state", "finished_at"),  # the link optimizer's window of finished copies
 )
 
 account_limits = Table(
@@ -139,4 +140,18 @@ heartbeats = Table(
     Column("instance", String(255), primary_key=True),
     Column("updated_at", DateTime, nullable=False),
     Column("started_at", DateTime, nullable=False),
+)
+
+link_limits = Table(
+    "link_limits",
+    metadata,
+    Column("source_rse_id", String(32), primary_key=True),
+    Column("dest_rse_id", String(32), primary_key=True),
+    Column("limit", Integer, nullable=False, comment="concurrent transfers the claim step allows on this link"),
+    Column("previous_limit", Integer, comment="the limit before the last decision, to step back to"),
+    Column("throughput", Float, nullable=False, comment="bytes/s while busy, in the window of the last decision"),
+    Column("files", Float, nullable=False, comment="files/s while busy, in the same window"),
+    Column("successes", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("decided_at", DateTime, nullable=False),
 )

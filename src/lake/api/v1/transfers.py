@@ -12,6 +12,7 @@ from lake.core.monitoring import RSEUsageOut
 from lake.core.policy import LimitIn, LimitOut
 from lake.logic.monitoring import events, transfers
 from lake.logic.rules import quotas
+from lake.logic.transfers import optimizer
 
 router = APIRouter()
 
@@ -24,6 +25,12 @@ def list_transfers(_caller: CallerDep, svc: ServicesDep, state: str | None = Non
                    limit: Limit = transfers.DEFAULT_LIMIT) -> StreamingResponse:  # fmt: skip
     """Transfers newest first; `rse` matches either end of the link."""
     return ndjson(svc, lambda conn: transfers.list_transfers(conn, state, rule_id, scope, name, rse, limit))
+
+
+@router.get("/v1/transfers/links", response_class=StreamingResponse)
+def list_links(_caller: CallerDep, svc: ServicesDep) -> StreamingResponse:
+    """Links with the concurrency limit the optimizer last decided and the throughput it saw, newest first."""
+    return ndjson(svc, optimizer.list_links)
 
 
 @router.get("/v1/rses/{rse}/usage")

@@ -6,6 +6,7 @@ The monitoring issue reads them (efficiency matrix, throughput, errors); daemons
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -48,3 +49,12 @@ def list_events(conn: Connection, kind: str | None = None, rule_id: str | None =
         query = query.limit(limit)
     for row in conn.execute(query):
         yield EventOut(**{k: getattr(row, k) for k in EventOut.model_fields})
+
+
+def link_times(conn: Connection, kind: str, since: datetime) -> list[tuple[str, str, datetime]]:
+    """(source RSE, destination RSE, time) of the events of `kind` since `since` that name both ends."""
+    e = events.c
+    query = select(e.source_rse, e.dest_rse, e.created_at).where(
+        e.kind == kind, e.created_at >= since, e.source_rse.is_not(None), e.dest_rse.is_not(None)
+    )
+    return [(row.source_rse, row.dest_rse, row.created_at) for row in conn.execute(query)]

@@ -4,8 +4,9 @@ Candidates are this instance's partition of QUEUED transfers whose backoff has p
 first) then age. Each gets the best source with a direct route and a free link; per-link and per-destination
 limits count SUBMITTED transfers of every instance. The claim itself is a compare-and-set
 (`WHERE id = :id AND state = 'QUEUED'`) so two instances never run the same transfer; on PostgreSQL the
-candidates are also read with FOR UPDATE SKIP LOCKED. Transfers without sources or any path fail here
-(without I/O); those needing a hop get one. The caller commits before any copy starts.
+candidates are also read with FOR UPDATE SKIP LOCKED. A link's limit is the optimizer's (optimizer.py) once it
+has decided one. Transfers without sources or any path fail here (without I/O); those needing a hop get one. The
+caller commits before any copy starts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lake.core.clock import utcnow
 from lake.core.models import RSEOut
 from lake.core.partition import Partition
 from lake.core.policy import ErrorCategory, TransferState
-from lake.db.schema_policy import transfers
+from lake.db.schema_policy import link_limits, transfers
 from lake.logic.monitoring.events import event_row, record_many
 from lake.logic.transfers import multihop
 from lake.logic.transfers.failures import TransferFailed
@@ -31,7 +32,8 @@ from lake.logic.transfers.outcome import fail
 from lake.logic.transfers.paths import Route, direct_route, hop_via
 from lake.logic.transfers.sources import Source, SourceRanker, Topology, available_replicas
 
-LINK_LIMIT = 4  # per source -> destination; RSE attribute max_transfers_per_link (either end, lowest wins)
+LINK_LIMIT = 4  # per source -> destination until the optimizer decides; RSE attribute max_transfers_per_link
+MAX_LINK_LIMIT = 32  # the optimizer's ceiling when no RSE sets max_transfers_per_link (either end, lowest wins)
 DEST_LIMIT = 8  # concurrent transfers per destination (RSE attribute max_transfers)
 SCAN_FACTOR = 4  # candidates read per wanted job, since some wait for a busy link
 
@@ -60,13 +62,21 @@ def recover_orphans(conn: Connection, partition: Partition, live: Collection[str
     return len(events)
 
 
-def _limit(rses_: Iterable[RSEOut], attribute: str, default: int) -> int:
+def rse_limit(rses_: Iterable[RSEOut], attribute: str, default: int) -> int:
     """The smallest limit any of these RSEs sets through `attribute`, else the default."""
     found = []
     for rse in rses_:
         with contextlib.suppress(KeyError, TypeError, ValueError):
             found.append(int(rse.attributes[attribute]))
     return min(found, default=default)
+
+
+def link_limit(source: RSEOut, dest: RSEOut, optimized: int | None) -> int:
+    """A link's limit: the optimizer's (see optimizer.py) if it decided one, else LINK_LIMIT or the RSE
+    attribute `max_transfers_per_link`; that attribute, when set, is also a ceiling."""
+    configured = rse_limit([source, dest], "max_transfers_per_link", LINK_LIMIT)
+    ceiling = rse_limit([source, dest], "max_transfers_per_link", MAX_LINK_LIMIT)
+    return min(configured if optimized is None else optimized, ceiling)
 
 
 @dataclass
@@ -76,22 +86,26 @@ class Load:
     topology: Topology
     links: Counter[tuple[str, str]] = field(default_factory=Counter)
     dests: Counter[str] = field(default_factory=Counter)
+    optimized: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def current(cls, conn: Connection, topology: Topology) -> Load:
-        x = transfers.c
+        x, k = transfers.c, link_limits.c
         load = cls(topology)
         query = select(x.source_rse_id, x.dest_rse_id, func.count()).where(x.state == TransferState.SUBMITTED.value)
         for source, dest, count in conn.execute(query.group_by(x.source_rse_id, x.dest_rse_id)):
             load.links[(source, dest)] += count
             load.dests[dest] += count
+        limits = select(k.source_rse_id, k.dest_rse_id, k.limit)
+        load.optimized = {(source, dest): limit for source, dest, limit in conn.execute(limits)}
         return load
 
     def dest_full(self, dest: RSEOut) -> bool:
-        return self.dests[dest.id] >= _limit([dest], "max_transfers", DEST_LIMIT)
+        return self.dests[dest.id] >= rse_limit([dest], "max_transfers", DEST_LIMIT)
 
     def link_free(self, source: RSEOut, dest: RSEOut) -> bool:
-        return self.links[(source.id, dest.id)] < _limit([source, dest], "max_transfers_per_link", LINK_LIMIT)
+        key = (source.id, dest.id)
+        return self.links[key] < link_limit(source, dest, self.optimized.get(key))
 
     def add(self, source: RSEOut, dest: RSEOut) -> None:
         self.links[(source.id, dest.id)] += 1
