@@ -7,7 +7,7 @@ from sqlalchemy import insert, select, update
 
 from lake.core.clock import utcnow
 from lake.core.errors import PermissionDenied, Unavailable
-from lake.core.models import RegisterFilesIn, RSEUpdate
+from lake.core.models import ProtocolDomains, ProtocolIn, RegisterFilesIn, RSEIn, RSEUpdate
 from lake.core.partition import Partition
 from lake.db import schema as t
 from lake.db.schema_policy import events, transfers
@@ -178,3 +178,14 @@ def test_a_replica_still_being_written_by_a_transfer_waits_for_it(services, lake
     with services.db.transaction() as conn:
         conn.execute(update(transfers).values(state="FAILED"))
     assert reap(services, Partition()) == 1
+
+
+def test_caches_are_left_to_their_own_eviction(services, caplog):
+    """A volatile RSE (a site's cache) is never planned, and its missing delete protocol is not a warning."""
+    with services.db.transaction() as conn:
+        rses.add_rse(conn, ROOT, RSEIn(name="SITE-CACHE", volatile=True, attributes={"site": "SITE"}))
+        read_only = ProtocolDomains(read=1)
+        protocol = ProtocolIn(scheme="http", hostname="127.0.0.1", port=9999, wan=read_only, lan=read_only)
+        rses.add_protocol(conn, ROOT, "SITE-CACHE", protocol)
+        planned = [job.access.rse.name for job in reaper.plan(conn, Partition(), greedy=True)]
+    assert "SITE-CACHE" not in planned and "SITE-CACHE" not in caplog.text

@@ -91,10 +91,11 @@ def reap(services: Services, partition: Partition, greedy: bool = False, stop: t
 
 
 def plan(conn: Connection, partition: Partition, greedy: bool) -> list[RSEWork]:
-    """The RSEs this instance reaps: owned, available for deletion, with a delete protocol."""
+    """The RSEs this instance reaps: owned, available for deletion, not caches (a cache evicts its own copies
+    and reports them), with a delete protocol."""
     jobs = []
     for rse in rses.list_rses(conn):
-        if not partition.owns(rse.id) or not rse.availability_delete:
+        if not partition.owns(rse.id) or not rse.availability_delete or rse.volatile:
             continue
         try:
             protocol = rses.best_protocol(rse, "delete")
