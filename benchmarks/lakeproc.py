@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from lake.testing.server import free_ports
+
 REPO = Path(__file__).resolve().parent.parent
 LAKE = Path(sys.executable).parent / "lake"
 ROOT_PASSWORD = "bench-root-password"
@@ -23,26 +24,6 @@ USER = "alice"
 USER_PASSWORD = "bench-alice-password"
 SCOPE = "user.alice"
 ENDPOINTS = 2
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` consecutive free loopback ports (the endpoints use base+index)."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count < 65535 and all(_is_free(base + i) for i in range(count)):
-            return [base + i for i in range(count)]
-    raise RuntimeError("no free port range found")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def rss_kib(pid: int) -> int:

@@ -20,10 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lakeproc import LakeProcess, fresh_postgres
+from lakeproc import LakeProcess, fresh_postgres, lake_up
 from policy_big import run_big
 from policy_create import run_create
-from policy_lake import lake_up, load_average, say
+from policy_lake import load_average, say
 from policy_report import PolicyResults, render
 from policy_small import run_small
 from profiling import Profiler

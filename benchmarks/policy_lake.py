@@ -1,54 +1,26 @@
-"""Shared pieces of the policy benchmark: a `lake up` with two plain-HTTP endpoints, a client, rule helpers.
-
-`lakeproc.lake_up` fixes the environment of the server; this one adds `LAKE_ENDPOINT_TLS=false` (the https
-ports at +100 are not checked for being free) and `LAKE_ENDPOINT_COUNT=2`, and otherwise reuses lakeproc.
-"""
+"""Shared pieces of the policy benchmark: a client and rule helpers around `lakeproc.lake_up` (two plain-HTTP
+endpoints, every daemon)."""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from lakeproc import LAKE, USER, USER_PASSWORD, LakeProcess, _environment, _wait_ready, free_ports, login, stop
+from lakeproc import LakeProcess
 
 from lake.client import LakeClient
 from lake.core.policy import RuleIn, RuleOut
 from lake.core.settings import ClientSettings
 
-ENDPOINTS = 2
 POLL_SECONDS = 0.1
-EXTRA_ENV = {"LAKE_ENDPOINT_TLS": "false", "LAKE_ENDPOINT_COUNT": str(ENDPOINTS)}
 
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def lake_up(workdir: Path, database_url: str | None = None) -> Iterator[LakeProcess]:
-    """`lake up` (API, two endpoints, every daemon) on free ports with a fresh data dir; stopped at the end."""
-    data_dir = workdir / "lake-data"
-    ports = free_ports(ENDPOINTS + 2)  # API, endpoints, the cache (endpoint base + count)
-    env = _environment(data_dir, database_url, ports) | EXTRA_ENV
-    log = workdir / "lake-up.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(LAKE), "up"], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{ports[0]}"
-        endpoints = [f"http://127.0.0.1:{port}" for port in ports[1 : 1 + ENDPOINTS]]
-        _wait_ready(proc, [url, *endpoints], log)
-        lake = LakeProcess(proc, url, endpoints, data_dir)
-        lake.token = login(url, USER, USER_PASSWORD)
-        yield lake
-    finally:
-        stop(proc)
 
 
 def client(lake: LakeProcess, workdir: Path) -> LakeClient:
