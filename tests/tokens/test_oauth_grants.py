@@ -158,12 +158,22 @@ def test_introspection_of_access_tokens(api):
 def test_token_exchange_narrows_scopes(api, client):
     subject = _password(api, scope="storage.read:/data storage.create:/user.alice", audience=STORAGE).json()
     form = {"grant_type": EXCHANGE, "subject_token": subject["access_token"], "subject_token_type": ACCESS_TYPE}
-    r = api.post(TOKEN, data=form | {"scope": "storage.read:/data/set1", "audience": "https://other.example.org"})
+    r = api.post(TOKEN, data=form | {"scope": "storage.read:/data/set1"})
     assert r.status_code == 200, r.text
     claims = _claims(r.json()["access_token"])
-    assert claims["scope"] == "storage.read:/data/set1" and claims["aud"] == "https://other.example.org"
+    assert claims["scope"] == "storage.read:/data/set1" and claims["aud"] == STORAGE
     assert api.post(TOKEN, data=form | {"scope": "storage.read:/other"}).json()["error"] == "invalid_scope"
     assert api.post(TOKEN, data=form | {"scope": "storage.modify:/user.alice"}).json()["error"] == "invalid_scope"
+
+
+def test_token_exchange_never_retargets_a_storage_token_at_another_audience(api, client):
+    subject = _password(api, scope="storage.read:/data", audience=STORAGE).json()["access_token"]
+    form = {"grant_type": EXCHANGE, "subject_token": subject, "subject_token_type": ACCESS_TYPE}
+    r = api.post(TOKEN, data=form | {"scope": "storage.read:/data", "audience": "https://other.example.org"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target"
+    api_token = _password(api, scope="lake.api storage.read:/data").json()["access_token"]
+    r = api.post(TOKEN, data=form | {"subject_token": api_token, "scope": "storage.read:/data", "audience": STORAGE})
+    assert r.status_code == 200 and _claims(r.json()["access_token"])["aud"] == STORAGE
 
 
 def test_token_exchange_for_a_refresh_token_needs_a_client(api, client):

@@ -67,8 +67,9 @@ async def current_caller(request: Request, svc: ServicesDep) -> Caller:
 
 
 def caller_of(svc: Services, claims: TokenClaims) -> Caller:
-    """The caller behind validated claims: Lake's own `sub`, or the account an external subject is mapped to."""
-    account = svc.external.account_of(svc.db, claims)
+    """The caller behind validated claims that carry the API scope: Lake's own `sub`, or the account an external
+    subject is mapped to (a storage-only token is InsufficientScope, 403)."""
+    account = svc.external.api_account(svc.db, claims)
     return Caller(account=account, admin=admin_cache.is_admin(svc, account))
 
 

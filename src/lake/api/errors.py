@@ -15,9 +15,18 @@ from lake.core.errors import InvalidInput, LakeError, NotFound, TemporaryFailure
 log = logging.getLogger(__name__)
 
 
+def error_headers(error: LakeError) -> dict[str, str]:
+    """`WWW-Authenticate` on 401 (`insufficient_scope` on a scope refusal, RFC 6750), `Retry-After` when known."""
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if error.code == "InsufficientScope":
+        headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope"'
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return headers
+
+
 def error_response(error: LakeError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return JSONResponse(error.to_dict(), status_code=error.status, headers=headers)
+    return JSONResponse(error.to_dict(), status_code=error.status, headers=error_headers(error) or None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

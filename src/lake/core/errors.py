@@ -16,10 +16,12 @@ class LakeError(Exception):
     status: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str = "", **details: Any) -> None:
+    def __init__(self, message: str = "", *, retry_after: int | None = None, **details: Any) -> None:
+        """`retry_after` (seconds) becomes the `Retry-After` header of the HTTP answer (429, 503)."""
         super().__init__(message or self.code)
         self.message = message or self.code
         self.details = details
+        self.retry_after = retry_after
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message, "retryable": self.retryable}
@@ -54,6 +56,12 @@ class InvalidToken(Unauthenticated):
 
 class PermissionDenied(LakeError):
     code, status = "PermissionDenied", 403
+
+
+class InsufficientScope(PermissionDenied):
+    """A valid token whose scopes do not cover the operation (e.g. a storage-only token on the API)."""
+
+    code = "InsufficientScope"
 
 
 class NotFound(LakeError):
@@ -122,6 +130,28 @@ class ChecksumMismatch(LakeError):
 
 class QuotaExceeded(LakeError):
     code, status = "QuotaExceeded", 413
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body, bulk list or stream beyond the configured limit; nothing of it was written."""
+
+    code, status = "PayloadTooLarge", 413
+
+
+class TooManyItems(InvalidInput):
+    code = "TooManyItems"
+
+
+class RequestTimeout(InvalidInput):
+    """The client sent its request too slowly."""
+
+    code, status = "RequestTimeout", 408
+
+
+class TooManyRequests(LakeError):
+    """Throttled (e.g. repeated failed logins); retry after `retry_after` seconds."""
+
+    code, status, retryable = "TooManyRequests", 429, True
 
 
 class TemporaryFailure(LakeError):

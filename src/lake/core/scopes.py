@@ -7,12 +7,14 @@ non-canonical scope paths never grant anything (tokens.md sections 2.4, 2.5 and 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
 from lake.core.errors import InvalidToken
 from lake.core.tokens import TokenClaims, quote_claim
+
+API_SCOPE = "lake.api"  # the only scope that lets a token act on the API (native and Rucio dialect)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ENCODED = re.compile(r"%(2e|2f|5c|[01][0-9a-f]|7f)", re.IGNORECASE)
@@ -105,3 +107,25 @@ def storage_allowed(scopes: Iterable[str], op: StorageOp | str, path: str) -> bo
 def claims_allow_storage(claims: TokenClaims, op: StorageOp | str, path: str) -> bool:
     """Whether validated claims grant `op` on `path` (see storage_allowed)."""
     return storage_allowed(claims.scopes, op, path)
+
+
+def scope_covered(scope: str, granted: Iterable[str]) -> bool:
+    """Whether `scope` is within `granted`: storage scopes by operation and path segment, others exactly."""
+    granted = list(granted)
+    name, sep, path = scope.partition(":")
+    op = name.removeprefix("storage.")
+    if name.startswith("storage.") and sep:
+        return op in set(StorageOp) and storage_allowed(granted, op, path)
+    return scope in granted
+
+
+def scopes_within(scopes: Iterable[str], trusted: Sequence[str]) -> tuple[str, ...]:
+    """The part of `scopes` that `trusted` covers: a scope within a trusted one is kept, a wider one is narrowed
+    to the trusted scopes it covers (`storage.create:/` trusted only on `/a` becomes `storage.create:/a`)."""
+    kept: dict[str, None] = {}
+    for scope in scopes:
+        if scope_covered(scope, trusted):
+            kept[scope] = None
+            continue
+        kept.update(dict.fromkeys(narrower for narrower in trusted if scope_covered(narrower, [scope])))
+    return tuple(kept)

@@ -53,6 +53,10 @@ class TrustedIssuerSettings(BaseModel):
     issuer: str = Field(description="the issuer URL exactly as in its tokens' `iss`; https only")
     ca_file: Path | None = Field(default=None, description="extra CA bundle to verify its TLS (beside the system's)")
     audiences: list[str] = Field(default_factory=list, description="accepted `aud` values; default Lake's API audience")
+    scopes: list[str] = Field(
+        default_factory=lambda: ["lake.api", "storage.read:/", "storage.stage:/"],
+        description="the scopes Lake honours in this issuer's tokens (storage ones by path); others are ignored",
+    )
 
     @field_validator("issuer")
     @classmethod

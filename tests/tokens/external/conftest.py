@@ -17,7 +17,8 @@ def issuer(tmp_path_factory):
 
 @pytest.fixture
 def settings(tmp_path, database_url, issuer):
-    trusted = TrustedIssuerSettings(issuer=issuer.url, ca_file=issuer.ca_cert)
+    scopes = ["lake.api", "storage.read:/", "storage.stage:/", "storage.create:/user.alice"]
+    trusted = TrustedIssuerSettings(issuer=issuer.url, ca_file=issuer.ca_cert, scopes=scopes)
     return ServerSettings(
         data_dir=tmp_path / "data", database_url=database_url, public_url="http://lake.test", trusted_issuers=[trusted]
     )

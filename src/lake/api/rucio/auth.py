@@ -63,9 +63,10 @@ async def rucio_caller(request: Request, svc: ServicesDep) -> Caller:
 
 
 def _account(svc: Services, claims: TokenClaims) -> str:
-    """The token's account (an external subject's mapped one); unmapped is Rucio's CannotAuthenticate."""
+    """The token's account (an external subject's mapped one); unmapped is Rucio's CannotAuthenticate, a token
+    without the API scope AccessDenied (403)."""
     try:
-        return svc.external.account_of(svc.db, claims)
+        return svc.external.api_account(svc.db, claims)
     except Unauthenticated as exc:
         raise RucioError(
             "CannotAuthenticate", f"Cannot authenticate with given credentials: {exc.message}", 401

@@ -42,7 +42,12 @@ RUCIO_ERRORS: dict[str, tuple[str, int]] = {
     "InvalidFilter": ("DIDFilterSyntaxError", 400),
     "InvalidName": ("InvalidObject", 400),
     "InvalidInput": ("InvalidObject", 400),
+    "InsufficientScope": ("AccessDenied", 403),
     "PermissionDenied": ("AccessDenied", 401),
+    "PayloadTooLarge": ("InputValidationError", 413),
+    "RequestTimeout": ("InputValidationError", 408),
+    "TooManyItems": ("InputValidationError", 400),
+    "TooManyRequests": ("CannotAuthenticate", 429),
     "Unauthenticated": ("CannotAuthenticate", 401),
     "TemporaryFailure": ("ServiceUnavailable", 503),
     "LakeError": ("RucioException", 500),
@@ -52,11 +57,12 @@ RUCIO_ERRORS: dict[str, tuple[str, int]] = {
 class RucioError(Exception):
     """An error already in Rucio's words (class name and status), raised by the dialect itself."""
 
-    def __init__(self, exception_class: str, message: str, status: int) -> None:
+    def __init__(self, exception_class: str, message: str, status: int, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.exception_class = exception_class
         self.message = message
         self.status = status
+        self.retry_after = retry_after
 
     @classmethod
     def from_lake(cls, error: LakeError) -> RucioError:
@@ -64,7 +70,7 @@ class RucioError(Exception):
         for klass in type(error).__mro__:
             mapped = RUCIO_ERRORS.get(getattr(klass, "code", ""))
             if mapped is not None:
-                return cls(mapped[0], error.message, mapped[1])
+                return cls(mapped[0], error.message, mapped[1], error.retry_after)
         return cls("RucioException", error.message, 500)
 
 
@@ -73,6 +79,8 @@ def error_response(error: RucioError) -> Response:
     body = orjson.dumps({"ExceptionClass": error.exception_class, "ExceptionMessage": error.message})
     header_message = " ".join(error.message.split())[:125].encode("latin-1", "replace").decode("latin-1")
     headers = {"ExceptionClass": error.exception_class, "ExceptionMessage": header_message}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return Response(body, status_code=error.status, media_type="application/octet-stream", headers=headers)
 
 

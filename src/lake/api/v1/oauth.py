@@ -109,7 +109,7 @@ async def token(request: Request, svc: ServicesDep) -> JSONResponse:
     """RFC 6749 token endpoint: password, client_credentials, refresh_token, token-exchange and device-code grants."""
 
     def handle(conn: Any, form: dict[str, str], basic: Any) -> dict[str, Any]:
-        return oauth.token_request(conn, svc.issuer, form, basic, svc.validator)
+        return oauth.token_request(conn, svc.issuer, form, basic, oauth.Trust(svc.validator, svc.external))
 
     return await _respond(svc, request, handle)
 
@@ -135,7 +135,7 @@ async def introspect(request: Request, svc: ServicesDep) -> JSONResponse:
     """RFC 7662 introspection: `{"active": false}` for anything invalid, revoked or expired."""
 
     def handle(conn: Any, form: dict[str, str], _basic: Any) -> dict[str, Any]:
-        return oauth.introspect(conn, svc.issuer, form, svc.validator)
+        return oauth.introspect(conn, svc.issuer, form, oauth.Trust(svc.validator, svc.external))
 
     return await _respond(svc, request, handle)
 

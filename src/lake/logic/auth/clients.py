@@ -8,14 +8,13 @@ A client acts for one account and may request only the scopes and audiences it w
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select
 
 from lake.core.clock import utcnow
 from lake.core.errors import InvalidInput, Unauthenticated
-from lake.core.scopes import StorageOp, storage_allowed
 from lake.db import schema as t
 from lake.logic.auth.accounts import get_account, is_admin
 from lake.logic.auth.passwords import hash_password, verify_password
@@ -84,13 +83,3 @@ def authenticate_client(conn: Connection, client_id: str, secret: str) -> Client
     if row.status != "ACTIVE" or status != "ACTIVE":
         raise Unauthenticated(f"client '{client_id}' or its account is not active")
     return Client(row.client_id, row.account, tuple(row.scopes.split()), tuple(row.audiences.split()))
-
-
-def scope_covered(scope: str, granted: Iterable[str]) -> bool:
-    """Whether `scope` is within `granted`: storage scopes by operation and path segment, others exactly."""
-    granted = list(granted)
-    name, sep, path = scope.partition(":")
-    op = name.removeprefix("storage.")
-    if name.startswith("storage.") and sep:
-        return op in set(StorageOp) and storage_allowed(granted, op, path)
-    return scope in granted

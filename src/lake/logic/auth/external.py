@@ -7,7 +7,9 @@ the issuer's own host and port (no fetch elsewhere). The validator decides when 
 and once a minute at most on an unknown kid) and keeps the last good keys while the issuer is down.
 
 An external token's `sub`+`iss` is an OIDC identity (`SUB=<sub>, ISS=<iss>`, as Rucio stores it) that an
-administrator maps to a Lake account; the lookup is cached for MAPPING_CACHE_SECONDS on the hot path.
+administrator maps to a Lake account; the lookup is cached for MAPPING_CACHE_SECONDS on the hot path. Lake
+honours only the scopes its issuer is trusted for (`TrustedIssuerSettings.scopes`), and a token acts on the API
+only if one of them is `lake.api`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import orjson
 from sqlalchemy import Connection, insert, select
 
 from lake.core.clock import utcnow
-from lake.core.errors import AlreadyExists, InvalidInput, Unauthenticated, Unavailable
+from lake.core.errors import AlreadyExists, InsufficientScope, InvalidInput, Unauthenticated, Unavailable
+from lake.core.scopes import API_SCOPE, scopes_within
 from lake.core.settings import TrustedIssuerSettings
 from lake.core.tokens import KeySet, KeySource, TokenClaims, quote_claim
 from lake.db import schema as t
@@ -119,6 +122,23 @@ class ExternalIssuers:
 
     def audiences(self) -> Mapping[str, Sequence[str]]:
         return {iss: item.audiences or [self._default_audience] for iss, item in self.settings.items()}
+
+    def trusted_scopes(self, claims: TokenClaims) -> tuple[str, ...]:
+        """The token's scopes Lake honours: all of its own; of an external token, what its issuer is trusted for."""
+        item = self.settings.get(claims.iss)
+        if item is None:
+            return claims.scopes
+        return scopes_within(claims.scopes, item.scopes)
+
+    def api_account(self, db: Database, claims: TokenClaims) -> str:
+        """The account a validated token acts as on the API; InsufficientScope unless it carries the API scope."""
+        if API_SCOPE not in self.trusted_scopes(claims):
+            granted = " ".join(claims.scopes) or "no scope"
+            raise InsufficientScope(
+                f"this token ({quote_claim(granted)}) does not grant {API_SCOPE}: it may act at storage, not on"
+                " the API; log in (`lake login`) or exchange a token that carries it"
+            )
+        return self.account_of(db, claims)
 
     def account_of(self, db: Database, claims: TokenClaims) -> str:
         """The Lake account of validated claims: `sub` for Lake's own tokens, the mapped account otherwise."""

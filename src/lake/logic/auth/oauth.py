@@ -11,16 +11,18 @@ storage policy of the account or of its groups covers the path for every request
 section 5.2: the token endpoint's code for a scope beyond the owner's grant; `access_denied` belongs to
 the authorization endpoint). A client never gets more than it was registered with (`wlcg.groups` covers
 every group scope); a refresh or exchanged token never gets more than the grant or subject token it
-comes from.
+comes from, and an exchanged token keeps the subject token's audiences unless that one was meant for the API.
 
 A subject token (exchange, introspection) is Lake's own, for whatever audience it names, or one of a trusted
 external issuer, validated as the API does (Lake's audience) and acting as the account its subject is mapped
-to (external.py); the scopes of the new token stay within the external token's (same WLCG vocabulary).
+to (external.py); the scopes of the new token stay within the external token's that its issuer is trusted for.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -28,12 +30,12 @@ import jwt
 from sqlalchemy import Connection, select
 
 from lake.core.errors import InvalidInput, InvalidToken, LakeError, PermissionDenied, Unauthenticated
-from lake.core.scopes import check_scope_path
+from lake.core.scopes import API_SCOPE, check_scope_path, scope_covered
 from lake.core.tokens import MAX_TOKEN_SIZE, TokenClaims, TokenValidator
 from lake.db import schema as t
 from lake.logic.auth.accounts import authenticate_userpass, is_admin
-from lake.logic.auth.clients import Client, authenticate_client, scope_covered
-from lake.logic.auth.external import mapped_account
+from lake.logic.auth.clients import Client, authenticate_client
+from lake.logic.auth.external import ExternalIssuers, mapped_account
 from lake.logic.auth.groups import GROUPS_SCOPE, is_group_scope, resolve_groups
 from lake.logic.auth.issuer import TokenIssuer
 from lake.logic.auth.policy import Caller
@@ -46,13 +48,21 @@ JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 GRANT_TYPES = ("password", "client_credentials", "refresh_token", TOKEN_EXCHANGE, DEVICE_CODE)
-API_SCOPE = "lake.api"
 OFFLINE = "offline_access"
 STORAGE_READ_ANYWHERE = frozenset({"storage.read", "storage.stage"})
 STORAGE_OWNED_ONLY = frozenset({"storage.create", "storage.modify"})
 MAX_SCOPES = 32
 
 Form = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Trust:
+    """How subject tokens are judged: the API's validator (trusted external issuers, Lake's audience) and the
+    external issuers' trusted scopes (an external token counts only with the scopes its issuer is trusted for)."""
+
+    validator: TokenValidator
+    external: ExternalIssuers
 
 
 class OAuthError(Exception):
@@ -220,10 +230,10 @@ def _refresh(conn: Connection, issuer: TokenIssuer, form: Form, client: Client |
     return _access(issuer, grant.account, scopes, audiences, groups)
 
 
-def subject_claims(issuer: TokenIssuer, token: str, trusted: TokenValidator) -> TokenClaims:
+def subject_claims(issuer: TokenIssuer, token: str, trust: Trust) -> TokenClaims:
     """Validate a subject token: Lake's own for whatever audience it names (signature, times, profile); any
-    other only by `trusted`, the API's validator (trusted external issuers, Lake's audience, no key fetch for
-    an issuer it does not trust)."""
+    other only by the API's validator (trusted external issuers, Lake's audience, no key fetch for an issuer it
+    does not trust), keeping only the scopes its issuer is trusted for."""
     if len(token) > MAX_TOKEN_SIZE:
         raise InvalidToken(f"token longer than {MAX_TOKEN_SIZE} characters")
     try:
@@ -231,7 +241,8 @@ def subject_claims(issuer: TokenIssuer, token: str, trusted: TokenValidator) -> 
     except jwt.PyJWTError as err:
         raise InvalidToken(f"malformed token: {err}") from None
     if unverified.get("iss") != issuer.issuer:
-        return trusted.validate(token)
+        claims = trust.validator.validate(token)
+        return dataclasses.replace(claims, scopes=trust.external.trusted_scopes(claims))
     aud = unverified.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
     if not audiences or not all(isinstance(a, str) and a for a in audiences):
@@ -264,20 +275,27 @@ def _lake_scope(scope: str) -> bool:
     return storage or scope == API_SCOPE or is_group_scope(scope)
 
 
-def _exchange(
-    conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None, trusted: TokenValidator
-) -> dict[str, Any]:
+def _exchange_audiences(issuer: TokenIssuer, form: Form, claims: TokenClaims, client: Client | None) -> list[str]:
+    """The new token's audiences: any for a token meant for Lake's API (an external one always is), else only
+    its own (a storage token is never re-targeted at other storage); within the client's registration."""
+    audiences = _words(form, "audience") or list(claims.aud)
+    if claims.iss == issuer.issuer and issuer.api_audience not in claims.aud:
+        _audiences_within(audiences, claims.aud, "subject token")
+    if client is not None:
+        _audiences_within(audiences, client.audiences, "client")
+    return audiences
+
+
+def _exchange(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None, trust: Trust) -> dict[str, Any]:
     """RFC 8693: a subject token for a narrower access token, or (for a client) for a refresh token."""
     if form.get("subject_token_type") not in (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE):
         raise OAuthError("invalid_request", "subject_token_type must be an access token or a JWT")
-    claims = subject_claims(issuer, _required(form, "subject_token"), trusted)
+    claims = subject_claims(issuer, _required(form, "subject_token"), trust)
     caller = _subject_caller(conn, issuer, claims)
     requested = [scope for scope in _words(form, "scope") if scope != OFFLINE]
     scopes = requested or [scope for scope in claims.scopes if _lake_scope(scope)]
-    audiences = _words(form, "audience") or list(claims.aud)
     _within(scopes, claims.scopes, "subject token's scopes")
-    if client is not None:
-        _audiences_within(audiences, client.audiences, "client")
+    audiences = _exchange_audiences(issuer, form, claims, client)
     groups = authorize_scopes(conn, caller, scopes, audiences)
     wanted = form.get("requested_token_type") or ACCESS_TOKEN_TYPE
     if wanted == ACCESS_TOKEN_TYPE:
@@ -308,11 +326,11 @@ _GRANTS: dict[str, _Grant] = {
 
 
 def token_request(
-    conn: Connection, issuer: TokenIssuer, form: Form, basic: tuple[str, str] | None, trusted: TokenValidator
+    conn: Connection, issuer: TokenIssuer, form: Form, basic: tuple[str, str] | None, trust: Trust
 ) -> dict[str, Any]:
     """Handle one token-endpoint request; every failure is an OAuthError with an RFC 6749 code.
 
-    `trusted` is the API's validator: the exchange grant accepts subject tokens of external issuers through it.
+    `trust` judges the exchange grant's subject tokens of external issuers.
     """
     name = form.get("grant_type", "")
     if name not in GRANT_TYPES:
@@ -320,7 +338,7 @@ def token_request(
     client = authenticate(conn, form, basic)
     try:
         if name == TOKEN_EXCHANGE:
-            return _exchange(conn, issuer, form, client, trusted)
+            return _exchange(conn, issuer, form, client, trust)
         return _GRANTS[name](conn, issuer, form, client)
     except Unauthenticated as err:
         raise OAuthError("invalid_grant", err.message) from None
@@ -341,7 +359,7 @@ def revoke(conn: Connection, form: Form, basic: tuple[str, str] | None) -> None:
         revoke_refresh(conn, token)
 
 
-def introspect(conn: Connection, issuer: TokenIssuer, form: Form, trusted: TokenValidator) -> dict[str, Any]:
+def introspect(conn: Connection, issuer: TokenIssuer, form: Form, trust: Trust) -> dict[str, Any]:
     """RFC 7662: what a token stands for, or only `{"active": false}` if it is invalid, revoked or expired.
 
     `username` is the Lake account: `sub` for Lake's tokens, the mapped account for a trusted external issuer's.
@@ -353,7 +371,7 @@ def introspect(conn: Connection, issuer: TokenIssuer, form: Form, trusted: Token
                 "client_id": grant.client_id, "scope": " ".join(grant.scopes), "aud": list(grant.audiences),
                 "iss": issuer.issuer, "exp": int(grant.expires_at.replace(tzinfo=UTC).timestamp())}  # fmt: skip
     try:
-        claims = subject_claims(issuer, token, trusted)
+        claims = subject_claims(issuer, token, trust)
         caller = _subject_caller(conn, issuer, claims)
     except LakeError:
         return {"active": False}
