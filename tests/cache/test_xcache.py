@@ -83,6 +83,16 @@ def stop(pid: int, port: int) -> None:
     raise AssertionError("the origin did not stop")
 
 
+def fully_cached(path, size, timeout=20.0):
+    """Whether XCache holds all `size` bytes of `path` (with its .cinfo) within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.with_name(path.name + ".cinfo").is_file() and path.is_file() and path.stat().st_size == size:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_xcache_at_the_site_is_read_first_misses_then_hits_without_the_origin(services, tmp_path):
     from lake.testing.xrootd import running_xrootd
 
@@ -100,8 +110,7 @@ def test_xcache_at_the_site_is_read_first_misses_then_hits_without_the_origin(se
 
         assert read_all(through.pfn) == DATA  # miss: fetched from the origin
         cached = xcache.data_dir / relative
-        assert cached.with_name(cached.name + ".cinfo").is_file()
-        assert cached.stat().st_size == len(DATA)
+        assert fully_cached(cached, len(DATA))  # XCache writes the blocks it served in the background
 
         stop(origin.pid, int(urlsplit(origin.root_url).port or 0))
         with pytest.raises(LakeError):

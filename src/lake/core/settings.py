@@ -122,6 +122,10 @@ class EndpointSettings(_LakeSettingsBase):
     jwks_url: str | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    stale_upload_seconds: float = Field(
+        default=6 * 3600, gt=0, description="the longest an upload may stall: idler temporary files of others go"
+    )
+    temp_sweep_seconds: float = Field(default=600, gt=0, description="how often abandoned temporary files are removed")
 
     def origin(self) -> str:
         scheme = "https" if self.tls_cert else "http"
@@ -142,6 +146,10 @@ class CacheSettings(_LakeSettingsBase):
     issuer: str = "http://127.0.0.1:8400"
     jwks_url: str | None = None
     verify_tls: bool | str = Field(default=True, description="how the cache checks the origin's certificate")
+    stale_upload_seconds: float = Field(
+        default=6 * 3600, gt=0, description="the longest a fill may stall: idler temporary files of others go"
+    )
+    temp_sweep_seconds: float = Field(default=600, gt=0, description="how often abandoned temporary files are removed")
 
     def origin(self) -> str:
         return f"http://{self.host}:{self.port}"

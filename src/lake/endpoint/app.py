@@ -2,6 +2,10 @@
 
 No framework: every request goes straight from the ASGI server to one handler, so large transfers run
 at socket speed. Errors are LakeErrors, reported once here with their HTTP status.
+
+Every request is authorized (token, then its scope for the path) before anything about the path is looked
+at, so a token without rights on a path gets the same 403 whether something is there or not. The lifespan
+runs the sweeps of crash leftovers (lake.endpoint.sweep).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from lake.endpoint.asgi import Receive, Request, Scope, Send
 from lake.endpoint.auth import Authorizer
 from lake.endpoint.context import Context, SourceClient
 from lake.endpoint.store import Store
+from lake.endpoint.sweep import TempSweep
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +42,11 @@ class MethodNotSupported(LakeError):
 
 
 class EndpointApp:
-    """ASGI entry point: lifespan (closes the TPC client) and one handler per HTTP method."""
+    """ASGI entry point: lifespan (temporary-file sweeps, closes the TPC client) and one handler per method."""
 
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, sweep: TempSweep | None = None) -> None:
         self.context = context
+        self.sweep = sweep
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -70,8 +76,12 @@ class EndpointApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.sweep is not None:
+                    self.sweep.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.sweep is not None:
+                    await self.sweep.stop()
                 await self.context.sources.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -80,9 +90,6 @@ class EndpointApp:
 def create_app(settings: EndpointSettings, keys: KeySource | None = None) -> EndpointApp:
     """The endpoint for `settings.root`. Tokens are checked with `keys` (a KeySet, or a callable returning
     the current one), else with keys from `settings.jwks_url`; with neither, every request is refused."""
-    context = Context(
-        store=Store(settings.root),
-        authorizer=Authorizer.from_settings(settings, keys),
-        sources=SourceClient(),
-    )
-    return EndpointApp(context)
+    store = Store(settings.root)
+    context = Context(store=store, authorizer=Authorizer.from_settings(settings, keys), sources=SourceClient())
+    return EndpointApp(context, TempSweep(store.root, settings.stale_upload_seconds, settings.temp_sweep_seconds))

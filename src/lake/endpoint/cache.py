@@ -5,7 +5,8 @@ the local directory. A miss starts one background fill from the origin, forwardi
 the token must name both the cache and the origin as audience); a plain GET is sent while the file fills
 (following the temporary file), concurrent readers of the same path join that fill, and a Range, HEAD or
 Want-Digest request waits for it to complete. A client that disconnects does not stop the fill, so the
-next reader gets a hit. The directory is kept under `max_bytes` by evicting the least recently used files.
+next reader gets a hit. The directory is kept under `max_bytes` by evicting the least recently used files;
+temporary files of fills a killed cache left are swept like the endpoint's (lake.endpoint.sweep).
 `GET /.well-known/lake-cache` returns the counters.
 """
 
@@ -30,6 +31,7 @@ from lake.endpoint.auth import Authorizer
 from lake.endpoint.cache_store import LRU, CacheStats, Fill, OriginFile
 from lake.endpoint.context import Context, SourceClient
 from lake.endpoint.store import Store, Target
+from lake.endpoint.sweep import TempSweep
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class CacheApp:
         self.origin_url = settings.origin_url.rstrip("/")
         self.context = context
         self.lru = LRU(context.store.root, settings.max_bytes)
+        self.sweep = TempSweep(context.store.root, settings.stale_upload_seconds, settings.temp_sweep_seconds)
         self.stats = CacheStats()
         self._fills: dict[str, Fill] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -68,8 +71,7 @@ class CacheApp:
             await _report(request, StorageError(f"cache storage failure: {exc.strerror or exc}"))
 
     async def _read(self, request: Request) -> None:
-        claims, target = self.context.authenticate(request)
-        Authorizer.require(claims, target.url_path, StorageOp.READ)
+        _claims, target = self.context.authorize(request, StorageOp.READ)
         try:
             if target.fs_path.is_file():
                 self.stats.hits += 1
@@ -135,8 +137,10 @@ class CacheApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.sweep.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.sweep.stop()
                 for task in list(self._tasks):
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -78,13 +78,12 @@ class LRU:
 
 
 def _existing(root: Path) -> list[tuple[Path, int, float]]:
-    """Cached files found at start-up (temporary files of an interrupted fill are removed)."""
+    """Cached files found at start-up (temporary files of interrupted fills are left to the sweep)."""
     found = []
     for directory, _dirs, names in os.walk(root):
         for name in names:
             path = Path(directory) / name
             if localfs.is_internal(name):
-                path.unlink(missing_ok=True)
                 continue
             info = path.stat()
             found.append((path, info.st_size, info.st_atime))

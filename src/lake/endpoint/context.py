@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from lake.core.errors import AlreadyExists
+from lake.core.scopes import StorageOp
 from lake.core.tokens import TokenClaims
 from lake.endpoint.asgi import Request
 from lake.endpoint.auth import Authorizer
@@ -44,7 +45,11 @@ class Context:
     authorizer: Authorizer
     sources: SourceClient
 
-    def authenticate(self, request: Request) -> tuple[TokenClaims, Target]:
-        """Validate the bearer token first (401 before anything else), then map the path safely."""
+    def authorize(self, request: Request, *ops: StorageOp, directory: bool = False) -> tuple[TokenClaims, Target]:
+        """The token (401), then a scope granting one of `ops` on the path (403), and only then the disk, so a
+        token without rights on a path learns nothing of what is there. `directory` matches as a directory."""
         claims = self.authorizer.claims(request.header("authorization"))
-        return claims, self.store.target(request.raw_path)
+        target = self.store.target(request.raw_path)
+        Authorizer.require(claims, target.dir_scope_path if directory else target.url_path, *ops)
+        self.store.check(target)
+        return claims, target

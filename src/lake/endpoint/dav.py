@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape
 from lake.core.errors import Conflict, FileNotFoundOnStorage, LakeError
 from lake.core.scopes import StorageOp
 from lake.endpoint.asgi import Request, http_date
-from lake.endpoint.auth import STAT_OPS, Authorizer
+from lake.endpoint.auth import STAT_OPS
 from lake.endpoint.context import Context
 from lake.endpoint.store import is_dir, require_existing
 from lake.storage import localfs
@@ -53,10 +53,8 @@ def _children(directory: str, url_path: str) -> list[str]:
 
 async def propfind(ctx: Context, request: Request) -> None:
     """Depth 0 needs any storage scope (stat); a listing (depth 1, the default) needs storage.read."""
-    claims, target = ctx.authenticate(request)
-    depth = request.header("depth", "1")
-    listing = depth != "0"
-    Authorizer.require(claims, target.url_path, *((StorageOp.READ,) if listing else STAT_OPS))
+    listing = request.header("depth", "1") != "0"
+    _claims, target = ctx.authorize(request, *((StorageOp.READ,) if listing else STAT_OPS))
     info = require_existing(target.fs_path)
     directory = is_dir(info)
     href = target.url_path + ("/" if directory and target.url_path != "/" else "")
@@ -74,8 +72,7 @@ async def propfind(ctx: Context, request: Request) -> None:
 
 async def mkcol(ctx: Context, request: Request) -> None:
     """Create one directory (RFC 4918: 409 if the parent is missing, 405 if something exists)."""
-    claims, target = ctx.authenticate(request)
-    Authorizer.require(claims, target.dir_scope_path, StorageOp.CREATE)
+    _claims, target = ctx.authorize(request, StorageOp.CREATE, directory=True)
     try:
         os.mkdir(target.fs_path)
     except FileExistsError as exc:
@@ -89,8 +86,7 @@ async def mkcol(ctx: Context, request: Request) -> None:
 
 async def delete(ctx: Context, request: Request) -> None:
     """Remove a file or an empty directory (storage.modify)."""
-    claims, target = ctx.authenticate(request)
-    Authorizer.require(claims, target.url_path, StorageOp.MODIFY)
+    _claims, target = ctx.authorize(request, StorageOp.MODIFY)
     if target.url_path == "/":
         raise Conflict("the root cannot be deleted")
     info = require_existing(target.fs_path)

@@ -1,8 +1,9 @@
 """The endpoint's view of its directory: safe path mapping and file metadata.
 
 A request path is split into segments, each percent-decoded once; `..`, encoded slashes and NULs are
-refused, Lake's internal files are invisible, and the resolved path (symlinks followed) must stay under
-the root. The canonical URL path is what token scopes are matched against.
+refused (syntax only: nothing is looked up). The canonical URL path is what token scopes are matched
+against; only once the token may act on it does `Store.check` look at the disk: Lake's internal files are
+invisible and the resolved path (symlinks followed) must stay under the root.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Target:
 
     url_path: str
     fs_path: Path
+    internal: bool = False  # names one of Lake's temporary files: never served
 
     @property
     def dir_scope_path(self) -> str:
@@ -44,8 +46,6 @@ def decode_segments(raw_path: str) -> list[str]:
             raise InvalidInput("path is not valid UTF-8") from exc
         if segment in ("..", ".") or "/" in segment or "\0" in segment:
             raise InvalidInput("path traversal or encoded separator refused")
-        if localfs.is_internal(segment):
-            raise FileNotFoundOnStorage("no such file")
         segments.append(segment)
     return segments
 
@@ -58,14 +58,19 @@ class Store:
         self.root = root.resolve()
 
     def target(self, raw_path: str) -> Target:
-        """Map a raw (percent-encoded) request path to a Target under the root, or raise."""
+        """Map a raw (percent-encoded) request path to a Target under the root (no disk access), or raise."""
         segments = decode_segments(raw_path)
-        fs_path = self.root.joinpath(*segments)
-        real = os.path.realpath(fs_path)
+        url_path = "/" + "/".join(quote(segment, safe=_SAFE) for segment in segments)
+        internal = any(localfs.is_internal(segment) for segment in segments)
+        return Target(url_path=url_path, fs_path=self.root.joinpath(*segments), internal=internal)
+
+    def check(self, target: Target) -> None:
+        """Refuse internal files (as absent) and paths whose symlinks lead out of the root."""
+        if target.internal:
+            raise FileNotFoundOnStorage("no such file")
+        real = os.path.realpath(target.fs_path)
         if real != str(self.root) and not real.startswith(str(self.root) + os.sep):
             raise PermissionDenied("path leaves the storage root")
-        url_path = "/" + "/".join(quote(segment, safe=_SAFE) for segment in segments)
-        return Target(url_path=url_path, fs_path=fs_path)
 
 
 def stat_or_none(path: Path) -> os.stat_result | None:

@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from lake.core.errors import InvalidInput, LakeError
+from lake.core.scopes import StorageOp
 from lake.endpoint.asgi import Request
 from lake.endpoint.context import Context
 from lake.endpoint.store import Target
-from lake.endpoint.transfer import check_overwrite
-from lake.endpoint.upload import Upload
+from lake.endpoint.transfer import destination
+from lake.endpoint.upload import Destination, Upload
 from lake.storage import webdav
 
 PERF_MARKER_INTERVAL = 5.0
@@ -33,8 +34,6 @@ class PushNotSupported(LakeError):
 def _source_url(request: Request) -> str:
     source = request.header("source")
     if not source:
-        if request.header("destination"):
-            raise PushNotSupported("HTTP-TPC push mode is not supported: send COPY with Source: to the destination")
         raise InvalidInput("COPY needs a Source header")
     parts = urlsplit(source)
     scheme = {"davs": "https", "dav": "http"}.get(parts.scheme, parts.scheme)
@@ -61,13 +60,16 @@ def _canonical(name: str) -> str:
 
 async def copy(ctx: Context, request: Request) -> None:
     """Authorize the destination, answer 202 at once, then pull and report the outcome in the body."""
-    claims, target = ctx.authenticate(request)
+    if not request.header("source") and request.header("destination"):
+        ctx.authorize(request, StorageOp.READ)  # push would read this file: the token must be allowed to
+        raise PushNotSupported("HTTP-TPC push mode is not supported: send COPY with Source: to the destination")
+    claims, target = ctx.authorize(request, StorageOp.CREATE)
     source = _source_url(request)
-    overwrite = check_overwrite(claims, target, request)
+    where = destination(claims, target, request)
     headers = _forwarded_headers(request)
     await request.start(202, [(b"content-type", b"text/plain; charset=utf-8")])
     try:
-        transferred = await _pull(ctx.sources.get(), source, headers, target, overwrite, request)
+        transferred = await _pull(ctx.sources.get(), source, headers, target, where, request)
         outcome = webdav.perf_marker(transferred, int(time.time())) + b"success: Created\n"
     except (LakeError, httpx.HTTPError, OSError) as exc:
         outcome = f"failure: {_reason(exc)}\n".encode()
@@ -85,7 +87,7 @@ async def _pull(
     source: str,
     headers: dict[str, str],
     target: Target,
-    overwrite: bool,
+    where: Destination,
     request: Request,
 ) -> int:
     """GET the source into a new upload, sending perf markers; returns the bytes transferred."""
@@ -102,7 +104,7 @@ async def _pull(
                     last_marker = time.monotonic()
                     await request.body(webdav.perf_marker(upload.size, int(time.time())), more=True)
             source_adler32 = webdav.parse_digest(response.headers.get("digest", ""), "adler32")
-        await upload.commit(int(length) if length else None, overwrite, expected_adler32=source_adler32)
+        await upload.commit(int(length) if length else None, where, expected_adler32=source_adler32)
     except BaseException:
         await upload.abort()
         raise

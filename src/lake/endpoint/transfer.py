@@ -6,14 +6,14 @@ import asyncio
 import os
 import re
 
-from lake.core.errors import AlreadyExists, Conflict, InvalidInput, LakeError
+from lake.core.errors import Conflict, InvalidInput, LakeError, PermissionDenied
 from lake.core.scopes import StorageOp
 from lake.core.tokens import TokenClaims
 from lake.endpoint.asgi import ClientGone, Headers, Request, http_date
 from lake.endpoint.auth import STAT_OPS, Authorizer
 from lake.endpoint.context import Context, PreconditionFailed
 from lake.endpoint.store import Target, is_dir, require_existing, stat_or_none
-from lake.endpoint.upload import Upload
+from lake.endpoint.upload import Destination, Upload
 from lake.storage import localfs, webdav
 
 READ_CHUNK = 4 * 1024 * 1024
@@ -56,9 +56,8 @@ async def digest_header(request: Request, target: Target) -> Headers:
 
 async def get(ctx: Context, request: Request) -> None:
     """GET and HEAD: HEAD needs any storage scope (stat), GET needs storage.read."""
-    claims, target = ctx.authenticate(request)
     head = request.method == "HEAD"
-    Authorizer.require(claims, target.url_path, *(STAT_OPS if head else (StorageOp.READ,)))
+    _claims, target = ctx.authorize(request, *(STAT_OPS if head else (StorageOp.READ,)))
     info = require_existing(target.fs_path)
     if is_dir(info):
         if not head:
@@ -107,26 +106,27 @@ async def _send_file(request: Request, target: Target, offset: int, length: int)
         os.close(fd)
 
 
-def check_overwrite(claims: TokenClaims, target: Target, request: Request) -> bool:
-    """Whether the write replaces a file. storage.create never overwrites; storage.modify may."""
+def destination(claims: TokenClaims, target: Target, request: Request) -> Destination:
+    """What a PUT or pull may do at `target`, once the token may write there (storage.create, which
+    storage.modify grants): only storage.modify overwrites (else 403); `If-None-Match: *` or `Overwrite: F`
+    keep an existing file (412)."""
     info = stat_or_none(target.fs_path)
     if info is not None and is_dir(info):
         raise Conflict("a directory has this name")
-    if info is None:
-        Authorizer.require(claims, target.url_path, StorageOp.CREATE)
-        return False
-    Authorizer.require(claims, target.url_path, StorageOp.CREATE, StorageOp.MODIFY)
-    if request.header("if-none-match") == "*" or (request.header("overwrite") or "T").upper() == "F":
-        raise PreconditionFailed("the file exists")
-    if not Authorizer.allows(claims, target.url_path, StorageOp.MODIFY):
-        raise AlreadyExists("the file exists and storage.create may not overwrite it")
-    return True
+    keep = request.header("if-none-match") == "*" or (request.header("overwrite") or "T").upper() == "F"
+    refusal: LakeError = PreconditionFailed("the file exists")
+    if not keep:
+        refusal = PermissionDenied("the file exists and storage.create may not overwrite it: storage.modify may")
+    replace = not keep and Authorizer.allows(claims, target.url_path, StorageOp.MODIFY)
+    if info is not None and not replace:
+        raise refusal
+    return Destination(existed=info is not None, replace=replace, refusal=refusal)
 
 
 async def put(ctx: Context, request: Request) -> None:
     """Stream the body into a hidden file; publish it only if complete and of the announced size."""
-    claims, target = ctx.authenticate(request)
-    overwrite = check_overwrite(claims, target, request)
+    claims, target = ctx.authorize(request, StorageOp.CREATE)
+    where = destination(claims, target, request)
     length = request.header("content-length")
     if length is not None and not length.isdigit():
         raise InvalidInput("bad Content-Length")
@@ -137,7 +137,7 @@ async def put(ctx: Context, request: Request) -> None:
             data, more = await request.receive_chunk()
             if data:
                 await upload.feed(data)
-        adler32 = await upload.commit(int(length) if length else None, overwrite)
+        adler32 = await upload.commit(int(length) if length else None, where)
     except ClientGone:
         await upload.abort()
         return
@@ -145,4 +145,4 @@ async def put(ctx: Context, request: Request) -> None:
         await upload.abort()
         raise
     headers = [(b"digest", f"adler32={adler32}".encode())]
-    await request.respond(204 if overwrite else 201, headers=headers)
+    await request.respond(204 if where.existed else 201, headers=headers)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from lake.core.checksums import format_adler32
-from lake.core.errors import AlreadyExists, ChecksumMismatch, Conflict, InvalidInput
+from lake.core.errors import AlreadyExists, ChecksumMismatch, Conflict, InvalidInput, LakeError
 from lake.storage import localfs
 
 BLOCK = 4 * 1024 * 1024
@@ -30,6 +31,15 @@ def make_parents(directory: Path) -> None:
         raise localfs.os_error(exc, directory.name) from exc
 
 
+@dataclass(frozen=True)
+class Destination:
+    """What a write may do where it lands, decided from the token and headers before any byte arrives."""
+
+    existed: bool
+    replace: bool  # an existing file may be replaced
+    refusal: LakeError  # raised if a file is there at publish time and may not be replaced
+
+
 class Upload:
     """One file being received. Use `feed` repeatedly, then `commit`; `abort` on any failure."""
 
@@ -40,6 +50,7 @@ class Upload:
         try:
             self._fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except OSError as exc:
+            localfs.discard(self.temp)
             raise localfs.os_error(exc, final.name) from exc
         self._adler = 1
         self.size = 0
@@ -82,7 +93,7 @@ class Upload:
                 rest = rest[os.write(self._fd, rest) :]
         self.size += total
 
-    async def commit(self, expected: int | None, overwrite: bool, expected_adler32: str | None = None) -> str:
+    async def commit(self, expected: int | None, where: Destination, expected_adler32: str | None = None) -> str:
         """Finish writing, check size (and adler32 if known), cache the checksum, publish; returns adler32."""
         await self._flush()
         await self._drain()
@@ -94,9 +105,10 @@ class Upload:
         if expected_adler32 is not None and adler32 != expected_adler32:
             raise ChecksumMismatch(f"received data has adler32 {adler32}, the source said {expected_adler32}")
         localfs.store_checksums(self.temp, {"adler32": adler32})
-        if not overwrite and self.final.exists():
-            raise AlreadyExists(f"{self.final.name} already exists")
-        localfs.publish(self.temp, self.final, overwrite)
+        try:
+            localfs.publish(self.temp, self.final, where.replace)
+        except AlreadyExists as exc:  # created meanwhile by someone else
+            raise where.refusal from exc
         return adler32
 
     async def abort(self) -> None:
