@@ -100,3 +100,21 @@ def test_upload_puts_then_confirms_only_the_files_that_arrived(tmp_path):
     }
     assert fake.calls[2][2]["files"] == [{"scope": "user.alice", "name": "a"}]
     assert fake.calls[2][2]["dataset"] == {"scope": "user.alice", "name": "ds"}
+
+
+def test_many_files_are_uploaded_in_batches_each_with_its_own_ticket(tmp_path, monkeypatch):
+    monkeypatch.setattr("lake.client.upload.BATCH", 2)
+    fake = FakeLake()
+    settings = ClientSettings(url="http://lake.test", token="t", token_file=tmp_path / "token")
+    client = LakeClient(settings, http=httpx.Client(base_url=settings.url, transport=httpx.MockTransport(fake.api)))
+    client.storage_http = httpx.Client(transport=httpx.MockTransport(fake.storage))
+    (tmp_path / "d").mkdir()
+    for name in ("f1", "f2", "f3", "f4", "f5"):
+        (tmp_path / "d" / name).write_text(name)
+
+    results = client.upload([tmp_path / "d"], "SITE", "user.alice", "ds")
+
+    assert [(r.name, r.state) for r in results] == [(f"f{i}", "AVAILABLE") for i in range(1, 6)]
+    tickets = [[f["name"] for f in body["files"]] for _, path, body in fake.calls if path == "/v1/uploads"]
+    assert tickets == [["f1", "f2"], ["f3", "f4"], ["f5"]]
+    assert sorted(fake.stored) == ["/f1", "/f2", "/f3", "/f4", "/f5"]

@@ -106,3 +106,8 @@ def _lines(conn: Connection, first: Any, items: Iterator[BaseModel]) -> Iterator
 
 def _line(item: BaseModel) -> bytes:
     return orjson.dumps(item.model_dump(mode="json", exclude_none=True)) + b"\n"
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the ASGI server saw it (behind a proxy: what `--forwarded-allow-ips` trusts)."""
+    return request.client.host if request.client else "unknown"

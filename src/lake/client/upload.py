@@ -33,6 +33,7 @@ from lake.core.models import (
 if TYPE_CHECKING:
     from lake.client import LakeClient
 
+BATCH = 5_000  # files per upload request, under the server's default limit of items per call (10,000)
 ProgressCallback = Callable[[str, int, int], None]
 """Called as `progress(name, bytes_done_now, file_size)`; a negative count rolls back a failed try."""
 
@@ -130,6 +131,16 @@ def run_upload(client: LakeClient, job: UploadJob) -> list[UploadResult]:
     with ThreadPoolExecutor(max_workers=max(1, job.parallel)) as pool:
         specs = list(pool.map(lambda item: _describe(item[0], item[1], job), local))
     dataset = _ensure_dataset(client, job)
+    results: list[UploadResult] = []
+    for start in range(0, max(len(specs), 1), BATCH):  # one empty batch for no files: the server's answer
+        results += _upload_batch(client, job, dataset, local[start : start + BATCH], specs[start : start + BATCH])
+    return results
+
+
+def _upload_batch(
+    client: LakeClient, job: UploadJob, dataset: DIDRef | None, local: list[tuple[Path, str]], specs: list[FileIn]
+) -> list[UploadResult]:
+    """Ask for one ticket, PUT its files, confirm them."""
     ticket = client.request_upload(UploadRequest(rse=job.rse, files=specs, dataset=dataset))
     files = {spec.name: (path, spec) for (path, _), spec in zip(local, specs, strict=True)}
     errors = _put_all(client, ticket, files, job)

@@ -25,6 +25,9 @@ Value = str | int | float | bool
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _TERM = re.compile(r"(?P<key>[^=!<>]*)(?P<op>[=!<>]+)(?P<value>.*)", re.DOTALL)
 _INT = re.compile(r"-?\d+")
+# Complexity bounds: each term becomes a join on DID metadata, so a filter stays a few dozen terms.
+MAX_TERMS = 64
+MAX_LENGTH = 8192
 _FLOAT = re.compile(r"-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -125,6 +128,8 @@ def parse_filters(text: str | None) -> Filters:
     """Parse the native `filter=` text into OR-groups of AND-terms; empty text means no filter."""
     if text is None or not text.strip():
         return []
+    if len(text) > MAX_LENGTH:
+        raise InvalidFilter(f"filter is too long: {len(text)} characters, limit {MAX_LENGTH}")
     groups: Filters = []
     for group_text in text.split(";"):
         if not group_text.strip():
@@ -135,6 +140,14 @@ def parse_filters(text: str | None) -> Filters:
                 raise InvalidFilter(f"empty term (stray ',') in filter {text!r}", filter=text)
             terms.append(_parse_term(term_text))
         groups.append(terms)
+    return _bounded(groups)
+
+
+def _bounded(groups: Filters) -> Filters:
+    """Refuse a filter of more than MAX_TERMS terms in all."""
+    terms = sum(len(group) for group in groups)
+    if terms > MAX_TERMS:
+        raise InvalidFilter(f"filter has {terms} terms, limit {MAX_TERMS}")
     return groups
 
 
@@ -147,4 +160,4 @@ def filters_from_dicts(groups: Iterable[Mapping[str, Any]]) -> Filters:
         if not isinstance(group, Mapping):
             raise InvalidFilter(f"each filter group must be a dict, not {type(group).__name__}")
         result.append([_term(str(key), "=", value) for key, value in group.items()])
-    return result
+    return _bounded(result)

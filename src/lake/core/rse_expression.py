@@ -28,6 +28,10 @@ _OPERATORS = ("|", "&", "\\")
 _BARE = re.compile(r"[A-Z0-9]+(?:[_-][A-Z0-9]+)*")
 _COMPARISON = re.compile(r"([A-Za-z0-9._-]+)([=<>])([A-Za-z0-9._-]+)")
 _BOOLEANS = ("true", "false")
+# Complexity bounds: real expressions are a few terms; these keep parsing and evaluation (recursive) bounded.
+MAX_LENGTH = 4096
+MAX_DEPTH = 32
+MAX_OPERATORS = 256
 
 
 @dataclass(frozen=True)
@@ -125,13 +129,20 @@ def _validate(expression: str) -> None:
     if not _ALLOWED.fullmatch(expression):
         bad = next(c for c in expression if not _ALLOWED.fullmatch(c))
         raise InvalidRSEExpression(f"invalid character {bad!r} in RSE expression {expression!r}", expression=expression)
-    depth = 0
+    if len(expression) > MAX_LENGTH:
+        raise InvalidRSEExpression(f"RSE expression is too long: {len(expression)} characters, limit {MAX_LENGTH}")
+    depth = deepest = 0
     for char in expression:
         depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
         if depth < 0:
             break
     if depth != 0:
         raise InvalidRSEExpression(f"unbalanced parentheses in RSE expression {expression!r}", expression=expression)
+    if deepest > MAX_DEPTH:
+        raise InvalidRSEExpression(f"RSE expression nests {deepest} parentheses deep, limit {MAX_DEPTH}")
+    if sum(expression.count(op) for op in _OPERATORS) > MAX_OPERATORS:
+        raise InvalidRSEExpression(f"RSE expression has more than {MAX_OPERATORS} operators")
 
 
 def _term(text: str, expression: str) -> Expr:

@@ -67,6 +67,18 @@ class TrustedIssuerSettings(BaseModel):
         return value
 
 
+class LimitSettings(BaseModel):
+    """What one client may send the API (docs/security.md#limits); `LAKE_LIMITS` takes them as JSON."""
+
+    max_json_bytes: int = Field(default=1024**2, gt=0, description="largest request body of an ordinary route")
+    max_bulk_bytes: int = Field(default=16 * 1024**2, gt=0, description="largest body of a bulk route (file lists)")
+    max_items: int = Field(default=10_000, gt=0, description="most files or DIDs in one bulk call")
+    body_timeout: float = Field(default=60, gt=0, description="seconds a client has to send its whole body")
+    login_failures_per_account: int = Field(default=5, gt=0, description="failed password logins before 429")
+    login_failures_per_address: int = Field(default=20, gt=0, description="the same, per client address")
+    login_window: float = Field(default=300, gt=0, description="seconds a failed login counts")
+
+
 class ServerSettings(_LakeSettingsBase):
     """What the API, the daemons and `lake up` need."""
 
@@ -91,6 +103,7 @@ class ServerSettings(_LakeSettingsBase):
         default_factory=list,
         description="external OIDC issuers whose tokens Lake accepts (JSON list in LAKE_TRUSTED_ISSUERS)",
     )
+    limits: LimitSettings = Field(default_factory=LimitSettings)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

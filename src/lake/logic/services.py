@@ -1,8 +1,9 @@
-"""The long-lived objects a Lake process shares: database, signing keys, token issuer, validator, external issuers."""
+"""The long-lived objects a Lake process shares: database, signing keys, token issuer, validator, external issuers,
+the login throttle."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lake.core.settings import ServerSettings
 from lake.core.tokens import TokenValidator
@@ -11,6 +12,7 @@ from lake.db.migrate import upgrade
 from lake.logic.auth.external import ExternalIssuers
 from lake.logic.auth.issuer import TokenIssuer
 from lake.logic.auth.keystore import KeyStore
+from lake.logic.auth.throttle import LoginThrottle
 
 
 @dataclass
@@ -21,6 +23,7 @@ class Services:
     issuer: TokenIssuer
     validator: TokenValidator
     external: ExternalIssuers
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)  # failed password logins
 
     @classmethod
     def from_settings(cls, settings: ServerSettings, migrate: bool = True) -> Services:
@@ -45,7 +48,9 @@ class Services:
             audiences=[settings.api_audience],
             issuer_audiences=external.audiences(),
         )
-        return cls(settings, Database(url), keystore, issuer, validator, external)
+        return cls(
+            settings, Database(url), keystore, issuer, validator, external, LoginThrottle.from_settings(settings.limits)
+        )
 
     def close(self) -> None:
         self.db.dispose()

@@ -6,11 +6,15 @@ Point a Rucio client at it with `rucio_host = auth_host = http://<lake>/rucio`.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lake import __version__
+from lake.api.request_limits import RUCIO_BULK, BodyLimits
 from lake.api.rucio import accounts, admin_accounts, admin_rses, auth, dids, limits, meta, replicas, rses, rules
-from lake.api.rucio.errors import install_error_handlers
+from lake.api.rucio.errors import RucioError, error_response, install_error_handlers
+from lake.core.errors import LakeError
+from lake.core.settings import LimitSettings
 from lake.logic.services import Services
 
 
@@ -50,5 +54,11 @@ def create_rucio_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     for module in (auth, accounts, admin_accounts, limits, rses, admin_rses, meta, replicas, rules, dids):
         app.include_router(module.router)
-    app.add_middleware(NormalizeSlashes)
+    bounds = services.settings.limits if services is not None else LimitSettings()
+    app.add_middleware(BodyLimits, limits=bounds, render=_render, bulk=RUCIO_BULK)
+    app.add_middleware(NormalizeSlashes)  # outermost: the limits see normalized paths
     return app
+
+
+def _render(error: LakeError) -> Response:
+    return error_response(RucioError.from_lake(error))

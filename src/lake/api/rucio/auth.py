@@ -18,10 +18,10 @@ from fastapi.responses import Response
 from sqlalchemy import Connection
 
 from lake import __version__
-from lake.api.deps import ServicesDep, admin_cache, public
+from lake.api.deps import ServicesDep, admin_cache, client_address, public
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import json_response, rfc1123
-from lake.core.errors import LakeError, Unauthenticated
+from lake.core.errors import LakeError, TemporaryFailure, TooManyRequests, Unauthenticated
 from lake.core.lfn2pfn import normalize_prefix, scope_directory
 from lake.core.scopes import StorageOp, storage_scope
 from lake.core.tokens import TokenClaims
@@ -107,10 +107,13 @@ def userpass(request: Request, svc: ServicesDep) -> Response:
     password = request.headers.get("x-rucio-password")
     if not username or not password:
         raise RucioError("CannotAuthenticate", "Cannot authenticate without username and password", 401)
+    attempt = svc.throttle.attempt(username, client_address(request))  # 429 CannotAuthenticate when throttled
     try:
-        with svc.db.transaction() as conn:
+        with attempt, svc.db.transaction() as conn:
             caller = accounts.authenticate_userpass(conn, username, password, request.headers.get("x-rucio-account"))
             token = issue_token(svc, conn, caller)
+    except (TooManyRequests, TemporaryFailure):  # throttled, or the database is away: not the credentials
+        raise
     except LakeError as exc:
         message = f"Cannot authenticate to account {request.headers.get('x-rucio-account')} with given credentials"
         raise RucioError("CannotAuthenticate", f"{message}: {exc.message}", 401) from exc

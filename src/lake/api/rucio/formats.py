@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import Connection
 
 from lake.api.rucio.errors import RucioError
+from lake.core.filters import MAX_LENGTH as MAX_FILTER_LENGTH
 from lake.core.filters import Filters, filters_from_dicts
 from lake.logic.services import Services
 
@@ -122,6 +123,8 @@ def search_filters(filters: str | None, query: Mapping[str, str]) -> Filters:
     if filters is None:
         extra = {key: value for key, value in query.items() if key not in SEARCH_OPTIONS}
         return filters_from_dicts([extra]) if extra else []
+    if len(filters) > MAX_FILTER_LENGTH:
+        raise RucioError("DIDFilterSyntaxError", f"filters is longer than {MAX_FILTER_LENGTH} characters", 400)
     try:
         groups = ast.literal_eval(filters)
     except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:

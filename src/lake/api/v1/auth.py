@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from lake import __version__
-from lake.api.deps import CallerDep, ServicesDep, ndjson, public
+from lake.api.deps import CallerDep, ServicesDep, client_address, ndjson, public
+from lake.api.openapi import ndjson_of
 from lake.core.models import AccountIn, AccountOut, IdentityOut, OidcIdentityIn, PasswordLogin, TokenOut
 from lake.logic.auth import accounts, external
 from lake.logic.auth.oauth import GRANT_TYPES
@@ -20,8 +21,9 @@ def ping() -> dict[str, str]:
 
 
 @router.post("/v1/auth/token", dependencies=[Depends(public)])
-def token(login: PasswordLogin, svc: ServicesDep) -> TokenOut:
-    with svc.db.transaction() as conn:
+def token(login: PasswordLogin, request: Request, svc: ServicesDep) -> TokenOut:
+    """A password login (throttled: too many failures for the name or the address are 429)."""
+    with svc.throttle.attempt(login.username, client_address(request)), svc.db.transaction() as conn:
         caller = accounts.authenticate_userpass(conn, login.username, login.password, login.account)
     return TokenOut(
         access_token=svc.issuer.api_token(caller.account), expires_in=svc.issuer.lifetime, account=caller.account
@@ -40,7 +42,7 @@ def add_account(account: AccountIn, caller: CallerDep, svc: ServicesDep) -> Acco
         return accounts.add_account(conn, caller, account)
 
 
-@router.get("/v1/accounts", response_class=StreamingResponse)
+@router.get("/v1/accounts", **ndjson_of(AccountOut))
 def list_accounts(_caller: CallerDep, svc: ServicesDep) -> StreamingResponse:
     return ndjson(svc, accounts.list_accounts)
 

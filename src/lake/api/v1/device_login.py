@@ -11,7 +11,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from lake.api.deps import CallerDep, ServicesDep, public
+from lake.api.deps import CallerDep, ServicesDep, client_address, public
+from lake.api.errors import error_headers
+from lake.api.openapi import form_body, html_responses
 from lake.core.errors import InvalidInput, LakeError
 from lake.logic.auth import accounts, device
 from lake.logic.services import Services
@@ -57,34 +59,43 @@ def _page(message: str, user_code: str = "", status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
 
 
-@router.get(device.VERIFICATION_PATH, dependencies=[Depends(public)])
+@router.get(device.VERIFICATION_PATH, dependencies=[Depends(public)], response_class=HTMLResponse)
 def verification_page(user_code: str = "") -> HTMLResponse:
     """The verification URI: log in with a password to approve the code your device shows."""
     return _page("Enter the code your device shows, then log in to approve it.", user_code[:32])
 
 
-def _web_decision(svc: Services, form: dict[str, str]) -> str:
-    """Authenticate the form's username and password, then approve or deny its user code."""
+def _web_decision(svc: Services, form: dict[str, str], address: str) -> str:
+    """Authenticate the form's username and password (throttled), then approve or deny its user code."""
     decision = form.get("decision", "approve")
     if decision not in ("approve", "deny"):
         raise InvalidInput("decision must be approve or deny")
-    with svc.db.transaction() as conn:
-        caller = accounts.authenticate_userpass(conn, form.get("username", ""), form.get("password", ""), None)
+    username = form.get("username", "")
+    with svc.throttle.attempt(username, address), svc.db.transaction() as conn:
+        caller = accounts.authenticate_userpass(conn, username, form.get("password", ""), None)
         device.decide(conn, caller, form.get("user_code", ""), approve=decision == "approve")
     if decision == "deny":
         return "The request was denied. You can close this page."
     return f"Approved: the device is now logged in as {caller.account}. You can close this page."
 
 
-@router.post(device.VERIFICATION_PATH, dependencies=[Depends(public)])
+@router.post(
+    device.VERIFICATION_PATH,
+    dependencies=[Depends(public)],
+    response_class=HTMLResponse,
+    responses=html_responses(),
+    openapi_extra=form_body("user_code username password", decision={"enum": ["approve", "deny"]}),
+)
 async def verification_submit(request: Request, svc: ServicesDep) -> HTMLResponse:
     """The web login: a username and password approve (or deny) the user code."""
     body = await request.body()
     form = dict(parse_qsl(body[:MAX_FORM_BYTES].decode("utf-8", "replace")))
     try:
-        message = await run_in_threadpool(_web_decision, svc, form)
+        message = await run_in_threadpool(_web_decision, svc, form, client_address(request))
     except LakeError as err:
-        return _page(err.message, form.get("user_code", "")[:32], err.status)
+        page = _page(err.message, form.get("user_code", "")[:32], err.status)
+        page.headers.update(error_headers(err))  # Retry-After of a throttled login
+        return page
     return HTMLResponse(DONE.format(message=html.escape(message)), headers=PAGE_HEADERS)
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from lake.api.deps import CallerDep, ServicesDep, ndjson
+from lake.api.openapi import ndjson_of
 from lake.core.models import AttachIn, DIDIn, DIDOut, DIDRef, MetaIn, ScopeIn, ScopeOut, StatusIn
 from lake.logic.auth.policy import require_scope_writer
 from lake.logic.catalog import contents, dids, meta, scopes, search
@@ -21,7 +22,7 @@ def add_scope(scope: ScopeIn, caller: CallerDep, svc: ServicesDep) -> ScopeOut:
         return scopes.add_scope(conn, caller, scope)
 
 
-@router.get("/v1/scopes", response_class=StreamingResponse)
+@router.get("/v1/scopes", **ndjson_of(ScopeOut))
 def list_scopes(_caller: CallerDep, svc: ServicesDep, account: str | None = None) -> StreamingResponse:
     return ndjson(svc, lambda conn: scopes.list_scopes(conn, account))
 
@@ -39,14 +40,14 @@ async def get_did(scope: str, name: str, _caller: CallerDep, svc: ServicesDep, m
         return dids.get_did(conn, scope, name, with_meta=meta)
 
 
-@router.get("/v1/search/{scope}", response_class=StreamingResponse)
+@router.get("/v1/search/{scope}", **ndjson_of(DIDOut))
 def search_dids(scope: str, _caller: CallerDep, svc: ServicesDep, filter: str | None = None,
                 type: str | None = None, limit: int | None = None) -> StreamingResponse:  # fmt: skip
     query = search.search_query(scope, filter, type, limit)  # validates before streaming
     return ndjson(svc, lambda conn: (dids.did_out(row) for row in conn.execute(query)))
 
 
-@router.get("/v1/contents/{scope}/{name:path}", response_class=StreamingResponse)
+@router.get("/v1/contents/{scope}/{name:path}", **ndjson_of(DIDOut))
 def list_content(scope: str, name: str, _caller: CallerDep, svc: ServicesDep,
                  recursive: bool = False) -> StreamingResponse:  # fmt: skip
     return ndjson(svc, lambda conn: contents.list_content(conn, DIDRef(scope=scope, name=name), recursive))
@@ -64,12 +65,12 @@ def detach(scope: str, name: str, body: AttachIn, caller: CallerDep, svc: Servic
         return {"detached": contents.detach(conn, caller, DIDRef(scope=scope, name=name), body.dids)}
 
 
-@router.get("/v1/parents/{scope}/{name:path}", response_class=StreamingResponse)
+@router.get("/v1/parents/{scope}/{name:path}", **ndjson_of(DIDOut))
 def list_parents(scope: str, name: str, _caller: CallerDep, svc: ServicesDep) -> StreamingResponse:
     return ndjson(svc, lambda conn: contents.list_parents(conn, DIDRef(scope=scope, name=name)))
 
 
-@router.get("/v1/files/{scope}/{name:path}", response_class=StreamingResponse)
+@router.get("/v1/files/{scope}/{name:path}", **ndjson_of(DIDOut))
 def list_files(scope: str, name: str, _caller: CallerDep, svc: ServicesDep) -> StreamingResponse:
     return ndjson(svc, lambda conn: contents.list_files(conn, DIDRef(scope=scope, name=name)))
 

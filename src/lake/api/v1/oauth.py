@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from lake.api.deps import CallerDep, ServicesDep, public
+from lake.api.deps import CallerDep, ServicesDep, client_address, public
+from lake.api.openapi import form_body, oauth_responses
 from lake.api.v1 import device_login
 from lake.logic.auth import clients, device, oauth
 from lake.logic.services import Services
@@ -23,6 +24,17 @@ router = APIRouter()
 router.include_router(device_login.router)
 MAX_FORM_BYTES = 65536
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# The form fields each endpoint reads (client credentials also as `Authorization: Basic`); scopes and audiences
+# are space-separated.
+CLIENT = "client_id client_secret"
+TOKEN_FORM = form_body(
+    f"username password account scope audience refresh_token subject_token subject_token_type requested_token_type "
+    f"device_code {CLIENT}",
+    ("grant_type",),
+    grant_type={"enum": list(oauth.GRANT_TYPES)},
+)
+DEVICE_FORM = form_body(f"scope audience {CLIENT}")
+TOKEN_ONLY_FORM = form_body(f"token token_type_hint {CLIENT}", ("token",))
 
 
 class ClientIn(BaseModel):
@@ -104,17 +116,32 @@ def _in_transaction(svc: Services, handle: Callable[..., Any], form: dict[str, s
     raise polled
 
 
-@router.post("/v1/oauth/token", dependencies=[Depends(public)])
+@router.post("/v1/oauth/token", dependencies=[Depends(public)], responses=oauth_responses(), openapi_extra=TOKEN_FORM)
 async def token(request: Request, svc: ServicesDep) -> JSONResponse:
     """RFC 6749 token endpoint: password, client_credentials, refresh_token, token-exchange and device-code grants."""
 
     def handle(conn: Any, form: dict[str, str], basic: Any) -> dict[str, Any]:
-        return oauth.token_request(conn, svc.issuer, form, basic, oauth.Trust(svc.validator, svc.external))
+        trust = oauth.Trust(svc.validator, svc.external)
+        if form.get("grant_type") != "password":
+            return oauth.token_request(conn, svc.issuer, form, basic, trust)
+        with svc.throttle.attempt(form.get("username", ""), address, failed=_wrong_password):
+            return oauth.token_request(conn, svc.issuer, form, basic, trust)
 
+    address = client_address(request)
     return await _respond(svc, request, handle)
 
 
-@router.post("/v1/oauth/device_authorization", dependencies=[Depends(public)])
+def _wrong_password(error: BaseException) -> bool:
+    """A password grant refused for its credentials (`invalid_grant`), as the login throttle counts them."""
+    return isinstance(error, oauth.OAuthError) and error.error == "invalid_grant"
+
+
+@router.post(
+    "/v1/oauth/device_authorization",
+    dependencies=[Depends(public)],
+    responses=oauth_responses(),
+    openapi_extra=DEVICE_FORM,
+)
 async def device_authorization(request: Request, svc: ServicesDep) -> JSONResponse:
     """RFC 8628 device authorization: a device code to poll with, and a user code to approve in a browser."""
 
@@ -124,13 +151,17 @@ async def device_authorization(request: Request, svc: ServicesDep) -> JSONRespon
     return await _respond(svc, request, handle)
 
 
-@router.post("/v1/oauth/revoke", dependencies=[Depends(public)])
+@router.post(
+    "/v1/oauth/revoke", dependencies=[Depends(public)], responses=oauth_responses(), openapi_extra=TOKEN_ONLY_FORM
+)
 async def revoke(request: Request, svc: ServicesDep) -> JSONResponse:
     """RFC 7009 revocation: 200 for a well-formed request (401 only for wrong client credentials)."""
     return await _respond(svc, request, oauth.revoke)
 
 
-@router.post("/v1/oauth/introspect", dependencies=[Depends(public)])
+@router.post(
+    "/v1/oauth/introspect", dependencies=[Depends(public)], responses=oauth_responses(), openapi_extra=TOKEN_ONLY_FORM
+)
 async def introspect(request: Request, svc: ServicesDep) -> JSONResponse:
     """RFC 7662 introspection: `{"active": false}` for anything invalid, revoked or expired."""
 

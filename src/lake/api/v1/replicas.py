@@ -6,10 +6,13 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from lake.api.deps import CallerDep, ServicesDep, ndjson
+from lake.api.openapi import ndjson_of
 from lake.core.models import (
     DIDRef,
+    DownloadFile,
     RegisterFilesIn,
     RegisterFilesOut,
+    ReplicaOut,
     UploadDone,
     UploadRequest,
     UploadResult,
@@ -26,7 +29,7 @@ def register(request: RegisterFilesIn, caller: CallerDep, svc: ServicesDep) -> R
         return replicas.register_files(conn, caller, request)
 
 
-@router.get("/v1/replicas/{scope}/{name:path}", response_class=StreamingResponse)
+@router.get("/v1/replicas/{scope}/{name:path}", **ndjson_of(ReplicaOut))
 def list_replicas(scope: str, name: str, _caller: CallerDep, svc: ServicesDep, rse_expression: str | None = None,
                   state: str | None = None, site: str | None = None) -> StreamingResponse:  # fmt: skip
     """With `site`, URLs through that site's caches come first (marked cached)."""
@@ -46,7 +49,7 @@ def complete_upload(done: UploadDone, caller: CallerDep, svc: ServicesDep) -> li
     return uploads.complete_upload(svc.db, caller, done, svc.issuer)
 
 
-@router.get("/v1/downloads/{scope}/{name:path}", response_class=StreamingResponse)
+@router.get("/v1/downloads/{scope}/{name:path}", **ndjson_of(DownloadFile))
 def download_plan(scope: str, name: str, caller: CallerDep, svc: ServicesDep,
                   rse_expression: str | None = None, site: str | None = None) -> StreamingResponse:  # fmt: skip
     """With `site`, sources through that site's caches come first."""

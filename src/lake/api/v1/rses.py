@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from lake.api.deps import CallerDep, ServicesDep, ndjson
+from lake.api.openapi import ndjson_of
 from lake.core.models import AttributeIn, DistanceIn, DistanceOut, ProtocolIn, RSEIn, RSEOut, RSEUpdate
 from lake.logic.catalog import rses
 
@@ -18,7 +19,7 @@ def add_rse(rse: RSEIn, caller: CallerDep, svc: ServicesDep) -> RSEOut:
         return rses.add_rse(conn, caller, rse)
 
 
-@router.get("/v1/rses", response_class=StreamingResponse)
+@router.get("/v1/rses", **ndjson_of(RSEOut))
 def list_rses(_caller: CallerDep, svc: ServicesDep, expression: str | None = None) -> StreamingResponse:
     return ndjson(svc, lambda conn: rses.list_rses(conn, expression))
 
@@ -65,7 +66,7 @@ def set_distance(distance: DistanceIn, caller: CallerDep, svc: ServicesDep) -> D
         return rses.set_distance(conn, caller, distance)
 
 
-@router.get("/v1/distances", response_class=StreamingResponse)
+@router.get("/v1/distances", **ndjson_of(DistanceOut))
 def list_distances(_caller: CallerDep, svc: ServicesDep, source: str | None = None,
                    destination: str | None = None) -> StreamingResponse:  # fmt: skip
     return ndjson(svc, lambda conn: iter(rses.list_distances(conn, source, destination)))

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from lake.api.deps import CallerDep, ServicesDep, ndjson
-from lake.core.policy import RuleIn, RuleMove, RuleOut, RuleReduce, RuleUpdate
+from lake.api.openapi import ndjson_of
+from lake.core.policy import LockOut, RuleIn, RuleMove, RuleOut, RuleReduce, RuleUpdate
 from lake.logic.rules import changes, rules
 
 router = APIRouter()
@@ -18,7 +19,7 @@ def add_rule(spec: RuleIn, caller: CallerDep, svc: ServicesDep) -> RuleOut:
         return rules.add_rule(conn, caller, spec)
 
 
-@router.get("/v1/rules", response_class=StreamingResponse)
+@router.get("/v1/rules", **ndjson_of(RuleOut))
 def list_rules(_caller: CallerDep, svc: ServicesDep, account: str | None = None, scope: str | None = None,
                name: str | None = None, state: str | None = None) -> StreamingResponse:  # fmt: skip
     return ndjson(svc, lambda conn: rules.list_rules(conn, account, scope, name, state))
@@ -56,6 +57,6 @@ def move_rule(rule_id: str, body: RuleMove, caller: CallerDep, svc: ServicesDep)
         return changes.move_rule(conn, caller, rule_id, body.rse_expression)
 
 
-@router.get("/v1/rules/{rule_id}/locks", response_class=StreamingResponse)
+@router.get("/v1/rules/{rule_id}/locks", **ndjson_of(LockOut))
 def rule_locks(rule_id: str, _caller: CallerDep, svc: ServicesDep) -> StreamingResponse:
     return ndjson(svc, lambda conn: rules.rule_locks(conn, rule_id))

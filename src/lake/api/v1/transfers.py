@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from lake.api.deps import CallerDep, ServicesDep, ndjson
-from lake.core.monitoring import RSEUsageOut
-from lake.core.policy import LimitIn, LimitOut
+from lake.api.openapi import ndjson_of
+from lake.core.monitoring import LinkLimitOut, RSEUsageOut
+from lake.core.policy import EventOut, LimitIn, LimitOut, TransferOut, UsageOut
 from lake.logic.monitoring import events, transfers
 from lake.logic.rules import quotas
 from lake.logic.transfers import optimizer
@@ -19,7 +20,7 @@ router = APIRouter()
 Limit = Annotated[int | None, Query(ge=1, description="at most this many items")]
 
 
-@router.get("/v1/transfers", response_class=StreamingResponse)
+@router.get("/v1/transfers", **ndjson_of(TransferOut))
 def list_transfers(_caller: CallerDep, svc: ServicesDep, state: str | None = None, rule_id: str | None = None,
                    scope: str | None = None, name: str | None = None, rse: str | None = None,
                    limit: Limit = transfers.DEFAULT_LIMIT) -> StreamingResponse:  # fmt: skip
@@ -27,7 +28,7 @@ def list_transfers(_caller: CallerDep, svc: ServicesDep, state: str | None = Non
     return ndjson(svc, lambda conn: transfers.list_transfers(conn, state, rule_id, scope, name, rse, limit))
 
 
-@router.get("/v1/transfers/links", response_class=StreamingResponse)
+@router.get("/v1/transfers/links", **ndjson_of(LinkLimitOut))
 def list_links(_caller: CallerDep, svc: ServicesDep) -> StreamingResponse:
     """Links with the concurrency limit the optimizer last decided and the throughput it saw, newest first."""
     return ndjson(svc, optimizer.list_links)
@@ -39,7 +40,7 @@ def rse_usage(rse: str, _caller: CallerDep, svc: ServicesDep) -> RSEUsageOut:
         return transfers.rse_usage(conn, rse)
 
 
-@router.get("/v1/accounts/{account}/limits", response_class=StreamingResponse)
+@router.get("/v1/accounts/{account}/limits", **ndjson_of(LimitOut))
 def list_limits(account: str, _caller: CallerDep, svc: ServicesDep) -> StreamingResponse:
     return ndjson(svc, lambda conn: iter(quotas.list_limits(conn, account)))
 
@@ -51,12 +52,12 @@ def set_limit(account: str, limit: LimitIn, caller: CallerDep, svc: ServicesDep)
         return quotas.set_limit(conn, caller, account, limit)
 
 
-@router.get("/v1/accounts/{account}/usage", response_class=StreamingResponse)
+@router.get("/v1/accounts/{account}/usage", **ndjson_of(UsageOut))
 def account_usage(account: str, _caller: CallerDep, svc: ServicesDep) -> StreamingResponse:
     return ndjson(svc, lambda conn: quotas.account_usage(conn, account))
 
 
-@router.get("/v1/events", response_class=StreamingResponse)
+@router.get("/v1/events", **ndjson_of(EventOut))
 def list_events(_caller: CallerDep, svc: ServicesDep, kind: str | None = None, rule_id: str | None = None,
                 since_id: Annotated[int, Query(ge=0)] = 0, limit: Limit = None) -> StreamingResponse:  # fmt: skip
     """Events in order; `kind` takes `*` wildcards (`transfer.*`), `since_id` resumes after a seen event."""
