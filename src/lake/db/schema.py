@@ -1,4 +1,8 @@
-"""The catalog schema (SQLAlchemy Core). The database is the state machine: every row is a fact."""
+"""The catalog schema (SQLAlchemy Core). The database is the state machine: every row is a fact.
+
+The tables are in three modules sharing one `metadata` (lake.db.schema_base): the catalog's here, the policy
+engine's in schema_policy, authentication's in schema_auth; importing this module completes `metadata`.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,15 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
 )
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-metadata = MetaData(naming_convention=NAMING)
-
-SCOPE = String(25)
-DID_NAME = String(250)
+from lake.db import schema_auth as _auth_tables  # noqa: F401 - groups, storage policies, device codes
+from lake.db import schema_policy as _policy_tables  # noqa: F401 - rules, locks, transfers, events...
+from lake.db.schema_base import DID_NAME, SCOPE
+from lake.db.schema_base import metadata as metadata  # the complete one, once this module is imported
 
 accounts = Table(
     "accounts",
@@ -188,9 +185,6 @@ replicas = Table(
     Index("ix_replicas_did", "scope", "name"),
 )
 
-# The policy-engine tables share this metadata; importing them here makes `metadata` complete.
-from lake.db import schema_policy as _policy_tables  # noqa: E402, F401
-
 oauth_clients = Table(
     "oauth_clients",
     metadata,
@@ -216,6 +210,3 @@ refresh_tokens = Table(
     Column("revoked_at", DateTime),
     Index("ix_refresh_tokens_account", "account"),
 )
-
-# Groups, storage policies and device codes live beside; importing them completes `metadata`.
-from lake.db import schema_auth as _auth_tables  # noqa: E402, F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
 
-from lake.db.schema import metadata
+from lake.db.schema_base import metadata
 
 groups = Table(
     "groups",

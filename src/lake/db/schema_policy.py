@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Float, Index, Integer, String, Table, Text
 
-from lake.db.schema import DID_NAME, SCOPE, metadata
+from lake.db.schema_base import DID_NAME, SCOPE, metadata
 
 rules = Table(
     "rules",

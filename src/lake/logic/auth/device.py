@@ -19,8 +19,9 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from lake.core.clock import utcnow
 from lake.core.errors import InvalidInput, NotFound, PermissionDenied
+from lake.core.scopes import API_SCOPE
 from lake.db import schema_auth as ta
-from lake.logic.auth import oauth
+from lake.logic.auth import grants
 from lake.logic.auth.clients import Client
 from lake.logic.auth.issuer import TokenIssuer
 from lake.logic.auth.policy import Caller
@@ -36,7 +37,7 @@ VERIFICATION_PATH = "/v1/oauth/device"
 _ANY_SCOPE = Caller(account="", admin=True)  # checks scope syntax only: an admin may get any well-formed scope
 
 
-class PollError(oauth.OAuthError):
+class PollError(grants.OAuthError):
     """A token-endpoint error whose bookkeeping (the poll time, a slower interval) must still be committed."""
 
 
@@ -79,19 +80,19 @@ def _new_user_code(conn: Connection) -> str:
         if holder.expires_at <= utcnow():
             conn.execute(delete(ta.device_codes).where(ta.device_codes.c.user_code == code))
             return code
-    raise oauth.OAuthError("temporarily_unavailable", "no free user code, try again", 503)
+    raise grants.OAuthError("temporarily_unavailable", "no free user code, try again", 503)
 
 
 def device_authorization(
-    conn: Connection, issuer: TokenIssuer, form: oauth.Form, client: Client | None
+    conn: Connection, issuer: TokenIssuer, form: grants.Form, client: Client | None
 ) -> dict[str, Any]:
     """Start a device login: store a pending code for the requested scopes and audiences, return both codes."""
-    scopes = oauth._words(form, "scope") or [oauth.API_SCOPE]
-    audiences = oauth._words(form, "audience") or [issuer.api_audience]
+    scopes = grants.words(form, "scope") or [API_SCOPE]
+    audiences = grants.words(form, "audience") or [issuer.api_audience]
     if client is not None:
-        oauth._within(scopes, [*client.scopes, oauth.OFFLINE], "client's registered scopes")
-        oauth._audiences_within(audiences, client.audiences, "client")
-    oauth.check_account_scopes(conn, _ANY_SCOPE, [scope for scope in scopes if scope != oauth.OFFLINE])
+        grants.within(scopes, [*client.scopes, grants.OFFLINE], "client's registered scopes")
+        grants.audiences_within(audiences, client.audiences, "client")
+    grants.check_account_scopes(conn, _ANY_SCOPE, [scope for scope in scopes if scope != grants.OFFLINE])
     device_code, user_code, now = PREFIX + secrets.token_urlsafe(32), _new_user_code(conn), utcnow()
     conn.execute(
         insert(ta.device_codes).values(
@@ -114,8 +115,8 @@ def decide(conn: Connection, caller: Caller, user_code: str, approve: bool) -> N
         raise NotFound(f"user code {code} is unknown, expired or already used")
     if approve:
         try:
-            oauth.check_account_scopes(conn, caller, [s for s in row.scopes.split() if s != oauth.OFFLINE])
-        except oauth.OAuthError as err:
+            grants.check_account_scopes(conn, caller, [s for s in row.scopes.split() if s != grants.OFFLINE])
+        except grants.OAuthError as err:
             raise PermissionDenied(err.description) from None
     conn.execute(
         update(ta.device_codes)
@@ -128,7 +129,7 @@ def _load(conn: Connection, device_code: str) -> _Pending:
     """The stored row for a device code, else invalid_grant."""
     row = conn.execute(select(ta.device_codes).where(ta.device_codes.c.code_hash == _digest(device_code))).first()
     if row is None:
-        raise oauth.OAuthError("invalid_grant", "unknown device code")
+        raise grants.OAuthError("invalid_grant", "unknown device code")
     return _Pending(row.code_hash, row.client_id, row.scopes.split(), row.audiences.split(), row.account,
                     row.status, row.interval, row.expires_at, row.last_polled_at)  # fmt: skip
 
@@ -148,15 +149,17 @@ def _poll(conn: Connection, pending: _Pending) -> NoReturn:
     raise PollError("authorization_pending", "the user has not yet approved the code")
 
 
-def device_code_grant(conn: Connection, issuer: TokenIssuer, form: oauth.Form, client: Client | None) -> dict[str, Any]:
+def device_code_grant(
+    conn: Connection, issuer: TokenIssuer, form: grants.Form, client: Client | None
+) -> dict[str, Any]:
     """The device-code grant: pending, slow down, denied, expired, or (once) the tokens for the approver."""
-    pending = _load(conn, oauth._required(form, "device_code"))
+    pending = _load(conn, grants.required(form, "device_code"))
     if pending.client_id != (client.client_id if client else None):
-        raise oauth.OAuthError("invalid_grant", "device code was issued to another client")
+        raise grants.OAuthError("invalid_grant", "device code was issued to another client")
     if pending.expires_at <= utcnow():
-        raise oauth.OAuthError("expired_token", "the device code has expired: start a new login")
+        raise grants.OAuthError("expired_token", "the device code has expired: start a new login")
     if pending.status == "DENIED":
-        raise oauth.OAuthError("access_denied", "the user denied the request")
+        raise grants.OAuthError("access_denied", "the user denied the request")
     if pending.status == "PENDING":
         _poll(conn, pending)
     used = conn.execute(
@@ -165,11 +168,11 @@ def device_code_grant(conn: Connection, issuer: TokenIssuer, form: oauth.Form, c
         .values(status="USED")
     )
     if not used.rowcount or pending.account is None:
-        raise oauth.OAuthError("invalid_grant", "the device code was already used")
-    caller = oauth._active_account(conn, pending.account)
-    oauth.check_account_scopes(conn, caller, [scope for scope in pending.scopes if scope != oauth.OFFLINE])
-    body = oauth._access(issuer, caller.account, pending.scopes, pending.audiences)
-    if oauth.OFFLINE in pending.scopes:
+        raise grants.OAuthError("invalid_grant", "the device code was already used")
+    caller = grants.active_account(conn, pending.account)
+    grants.check_account_scopes(conn, caller, [scope for scope in pending.scopes if scope != grants.OFFLINE])
+    body = grants.access_body(issuer, caller.account, pending.scopes, pending.audiences)
+    if grants.OFFLINE in pending.scopes:
         scopes = body["scope"].split()
         body["refresh_token"] = issue_refresh(conn, caller.account, pending.client_id, scopes, pending.audiences)
     return body

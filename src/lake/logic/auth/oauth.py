@@ -21,39 +21,46 @@ to (external.py); the scopes of the new token stay within the external token's t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
 import jwt
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from lake.core.errors import InvalidInput, InvalidToken, LakeError, PermissionDenied, Unauthenticated
-from lake.core.scopes import API_SCOPE, check_scope_path, scope_covered
+from lake.core.errors import InvalidInput, InvalidToken, LakeError, Unauthenticated
+from lake.core.scopes import API_SCOPE
 from lake.core.tokens import MAX_TOKEN_SIZE, TokenClaims, TokenValidator
-from lake.db import schema as t
 from lake.logic.auth.accounts import authenticate_userpass, is_admin
 from lake.logic.auth.clients import Client, authenticate_client
+from lake.logic.auth.device import device_code_grant
 from lake.logic.auth.external import ExternalIssuers, mapped_account
-from lake.logic.auth.groups import GROUPS_SCOPE, is_group_scope, resolve_groups
+from lake.logic.auth.grants import (
+    ACCESS_TOKEN_TYPE,
+    OFFLINE,
+    STORAGE_OWNED_ONLY,
+    STORAGE_READ_ANYWHERE,
+    Form,
+    OAuthError,
+    access_body,
+    active_account,
+    audiences_within,
+    authorize_scopes,
+    required,
+    within,
+    words,
+)
+from lake.logic.auth.groups import is_group_scope
 from lake.logic.auth.issuer import TokenIssuer
 from lake.logic.auth.policy import Caller
 from lake.logic.auth.refresh import issue_refresh, lookup_refresh, revoke_refresh, use_refresh
-from lake.logic.auth.storage_policy import StoragePolicy, applicable_policies, policy_allows
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 GRANT_TYPES = ("password", "client_credentials", "refresh_token", TOKEN_EXCHANGE, DEVICE_CODE)
-OFFLINE = "offline_access"
-STORAGE_READ_ANYWHERE = frozenset({"storage.read", "storage.stage"})
-STORAGE_OWNED_ONLY = frozenset({"storage.create", "storage.modify"})
-MAX_SCOPES = 32
-
-Form = Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -63,32 +70,6 @@ class Trust:
 
     validator: TokenValidator
     external: ExternalIssuers
-
-
-class OAuthError(Exception):
-    """An RFC 6749 error response: `error` code, description and HTTP status."""
-
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        """`error` is an RFC 6749 code such as `invalid_grant`; 401 for client authentication failures."""
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
-
-    def body(self) -> dict[str, str]:
-        """The JSON error body."""
-        return {"error": self.error, "error_description": self.description}
-
-
-def _words(form: Form, name: str) -> list[str]:
-    """A space-separated form parameter as a list without duplicates (order kept)."""
-    return list(dict.fromkeys(form.get(name, "").split()))
-
-
-def _required(form: Form, name: str) -> str:
-    """A mandatory form parameter; missing or empty is `invalid_request`."""
-    value = form.get(name, "")
-    if not value:
-        raise OAuthError("invalid_request", f"missing parameter '{name}'")
-    return value
 
 
 def authenticate(conn: Connection, form: Form, basic: tuple[str, str] | None) -> Client | None:
@@ -104,103 +85,17 @@ def authenticate(conn: Connection, form: Form, basic: tuple[str, str] | None) ->
         raise OAuthError("invalid_client", err.message, 401) from None
 
 
-def _owned_paths(conn: Connection, account: str) -> set[str]:
-    """The Lake scopes an account owns: write scopes are allowed below `/<scope>`."""
-    return set(conn.execute(select(t.scopes.c.name).where(t.scopes.c.account == account)).scalars())
-
-
-def check_account_scopes(
-    conn: Connection,
-    caller: Caller,
-    scopes: Sequence[str],
-    audiences: Sequence[str] | None = None,
-    groups: Sequence[str] = (),
-) -> None:
-    """Apply the scope policy of the module docstring; raise OAuthError(invalid_scope) on the first refusal.
-
-    `audiences` are the token's (None: unknown, so only policies for any audience apply); `groups` the
-    `wlcg.groups` it asserts (optional groups' policies apply only then). Group scopes are left to
-    `authorize_scopes`.
-    """
-    if len(scopes) > MAX_SCOPES:
-        raise OAuthError("invalid_scope", f"at most {MAX_SCOPES} scopes per token")
-    owned: set[str] | None = None
-    policies: list[StoragePolicy] | None = None
-    for scope in scopes:
-        name, sep, path = scope.partition(":")
-        if scope == API_SCOPE or is_group_scope(scope):
-            continue
-        if name not in STORAGE_READ_ANYWHERE | STORAGE_OWNED_ONLY:
-            raise OAuthError("invalid_scope", f"unknown scope {scope!r}")
-        if not sep:
-            raise OAuthError("invalid_scope", f"pathless storage scope {scope!r}")
-        try:
-            check_scope_path(path)
-        except InvalidToken as err:
-            raise OAuthError("invalid_scope", err.message) from None
-        if caller.admin or name in STORAGE_READ_ANYWHERE:
-            continue
-        owned = _owned_paths(conn, caller.account) if owned is None else owned
-        if path.split("/")[1] in owned:
-            continue
-        policies = applicable_policies(conn, caller.account, groups) if policies is None else policies
-        if not policy_allows(policies, scope, audiences):
-            refusal = f"account '{caller.account}' may not get {scope!r}"
-            raise OAuthError("invalid_scope", f"{refusal}: not below one of its scopes nor allowed by a storage policy")
-
-
-def authorize_scopes(conn: Connection, caller: Caller, scopes: Sequence[str], audiences: Sequence[str]) -> list[str]:
-    """Resolve the request's groups and apply the scope policy; return the `wlcg.groups` claim.
-
-    Every grant that issues an account token calls this (an unentitled group is `invalid_scope`).
-    """
-    try:
-        groups, rest = resolve_groups(conn, caller.account, [scope for scope in scopes if scope != OFFLINE])
-    except (PermissionDenied, InvalidInput) as err:
-        raise OAuthError("invalid_scope", err.message) from None
-    check_account_scopes(conn, caller, rest, audiences, groups)
-    return groups
-
-
-def _within(requested: Sequence[str], allowed: Sequence[str], what: str) -> None:
-    """Every requested scope must be covered by an allowed one."""
-    for scope in requested:
-        if is_group_scope(scope) and (
-            GROUPS_SCOPE in allowed or scope == GROUPS_SCOPE and any(map(is_group_scope, allowed))
-        ):
-            continue  # `wlcg.groups` covers every group scope; any group scope implies bare `wlcg.groups`
-        if not scope_covered(scope, allowed):
-            raise OAuthError("invalid_scope", f"{scope!r} is not within the {what}")
-
-
-def _audiences_within(requested: Sequence[str], allowed: Sequence[str], what: str) -> None:
-    """Every requested audience must be one of the allowed ones (exact match)."""
-    extra = [aud for aud in requested if aud not in allowed]
-    if extra:
-        raise OAuthError("invalid_target", f"audience {extra[0]!r} is not allowed for the {what}")
-
-
-def _access(
-    issuer: TokenIssuer, account: str, scopes: Sequence[str], audiences: Sequence[str], groups: Sequence[str] = ()
-) -> dict[str, Any]:
-    """The response body for a new access token (`groups` become its `wlcg.groups` claim)."""
-    issued = [scope for scope in scopes if scope != OFFLINE]
-    token = issuer.keystore.mint(issuer.issuer, account, list(audiences), issued, issuer.lifetime, groups)
-    return {"access_token": token, "token_type": "Bearer", "expires_in": issuer.lifetime, "scope": " ".join(issued),
-            "issued_token_type": ACCESS_TOKEN_TYPE}  # fmt: skip
-
-
 def _password(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
     """Resource-owner password grant; `offline_access` adds a refresh token bound to the client (if any)."""
-    caller = authenticate_userpass(conn, _required(form, "username"), _required(form, "password"),
+    caller = authenticate_userpass(conn, required(form, "username"), required(form, "password"),
                                    form.get("account") or None)  # fmt: skip
-    scopes = _words(form, "scope") or [API_SCOPE]
-    audiences = _words(form, "audience") or [issuer.api_audience]
+    scopes = words(form, "scope") or [API_SCOPE]
+    audiences = words(form, "audience") or [issuer.api_audience]
     if client is not None:
-        _within(scopes, [*client.scopes, OFFLINE], "client's registered scopes")
-        _audiences_within(audiences, client.audiences, "client")
+        within(scopes, [*client.scopes, OFFLINE], "client's registered scopes")
+        audiences_within(audiences, client.audiences, "client")
     groups = authorize_scopes(conn, caller, scopes, audiences)
-    body = _access(issuer, caller.account, scopes, audiences, groups)
+    body = access_body(issuer, caller.account, scopes, audiences, groups)
     if OFFLINE in scopes:
         client_id = client.client_id if client else None
         body["refresh_token"] = issue_refresh(conn, caller.account, client_id, body["scope"].split(), audiences)
@@ -211,23 +106,23 @@ def _client_credentials(conn: Connection, issuer: TokenIssuer, form: Form, clien
     """Client-credentials grant: a token for the client's account, within its registration; no refresh token."""
     if client is None:
         raise OAuthError("invalid_client", "client authentication is required", 401)
-    scopes = [scope for scope in _words(form, "scope") if scope != OFFLINE] or list(client.scopes)
-    audiences = _words(form, "audience") or list(client.audiences)
-    _within(scopes, client.scopes, "client's registered scopes")
-    _audiences_within(audiences, client.audiences, "client")
+    scopes = [scope for scope in words(form, "scope") if scope != OFFLINE] or list(client.scopes)
+    audiences = words(form, "audience") or list(client.audiences)
+    within(scopes, client.scopes, "client's registered scopes")
+    audiences_within(audiences, client.audiences, "client")
     groups = authorize_scopes(conn, client.caller(conn), scopes, audiences)
-    return _access(issuer, client.account, scopes, audiences, groups)
+    return access_body(issuer, client.account, scopes, audiences, groups)
 
 
 def _refresh(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
     """Refresh grant: a new access token within the refresh token's scopes and audiences (reusable token)."""
-    grant = use_refresh(conn, _required(form, "refresh_token"), client.client_id if client else None)
-    scopes = [scope for scope in _words(form, "scope") if scope != OFFLINE] or list(grant.scopes)
-    audiences = _words(form, "audience") or list(grant.audiences)
-    _within(scopes, grant.scopes, "refresh token's scopes")
-    _audiences_within(audiences, grant.audiences, "refresh token")
+    grant = use_refresh(conn, required(form, "refresh_token"), client.client_id if client else None)
+    scopes = [scope for scope in words(form, "scope") if scope != OFFLINE] or list(grant.scopes)
+    audiences = words(form, "audience") or list(grant.audiences)
+    within(scopes, grant.scopes, "refresh token's scopes")
+    audiences_within(audiences, grant.audiences, "refresh token")
     groups = authorize_scopes(conn, Caller(grant.account, is_admin(conn, grant.account)), scopes, audiences)
-    return _access(issuer, grant.account, scopes, audiences, groups)
+    return access_body(issuer, grant.account, scopes, audiences, groups)
 
 
 def subject_claims(issuer: TokenIssuer, token: str, trust: Trust) -> TokenClaims:
@@ -251,19 +146,11 @@ def subject_claims(issuer: TokenIssuer, token: str, trust: Trust) -> TokenClaims
     return validator.validate(token)
 
 
-def _active_account(conn: Connection, account: str) -> Caller:
-    """The caller for an account that exists and is active, else Unauthenticated."""
-    status = conn.execute(select(t.accounts.c.status).where(t.accounts.c.name == account)).scalar()
-    if status != "ACTIVE":
-        raise Unauthenticated(f"account {account!r} is unknown or not active")
-    return Caller(account, is_admin(conn, account))
-
-
 def _subject_caller(conn: Connection, issuer: TokenIssuer, claims: TokenClaims) -> Caller:
     """The active account of validated subject claims: Lake's `sub`, or the account an external subject is mapped
     to (Unauthenticated if unmapped or inactive)."""
     if claims.iss == issuer.issuer:
-        return _active_account(conn, claims.sub)
+        return active_account(conn, claims.sub)
     account = mapped_account(conn, claims.sub, claims.iss)
     return Caller(account, is_admin(conn, account))
 
@@ -278,11 +165,11 @@ def _lake_scope(scope: str) -> bool:
 def _exchange_audiences(issuer: TokenIssuer, form: Form, claims: TokenClaims, client: Client | None) -> list[str]:
     """The new token's audiences: any for a token meant for Lake's API (an external one always is), else only
     its own (a storage token is never re-targeted at other storage); within the client's registration."""
-    audiences = _words(form, "audience") or list(claims.aud)
+    audiences = words(form, "audience") or list(claims.aud)
     if claims.iss == issuer.issuer and issuer.api_audience not in claims.aud:
-        _audiences_within(audiences, claims.aud, "subject token")
+        audiences_within(audiences, claims.aud, "subject token")
     if client is not None:
-        _audiences_within(audiences, client.audiences, "client")
+        audiences_within(audiences, client.audiences, "client")
     return audiences
 
 
@@ -290,16 +177,16 @@ def _exchange(conn: Connection, issuer: TokenIssuer, form: Form, client: Client 
     """RFC 8693: a subject token for a narrower access token, or (for a client) for a refresh token."""
     if form.get("subject_token_type") not in (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE):
         raise OAuthError("invalid_request", "subject_token_type must be an access token or a JWT")
-    claims = subject_claims(issuer, _required(form, "subject_token"), trust)
+    claims = subject_claims(issuer, required(form, "subject_token"), trust)
     caller = _subject_caller(conn, issuer, claims)
-    requested = [scope for scope in _words(form, "scope") if scope != OFFLINE]
+    requested = [scope for scope in words(form, "scope") if scope != OFFLINE]
     scopes = requested or [scope for scope in claims.scopes if _lake_scope(scope)]
-    _within(scopes, claims.scopes, "subject token's scopes")
+    within(scopes, claims.scopes, "subject token's scopes")
     audiences = _exchange_audiences(issuer, form, claims, client)
     groups = authorize_scopes(conn, caller, scopes, audiences)
     wanted = form.get("requested_token_type") or ACCESS_TOKEN_TYPE
     if wanted == ACCESS_TOKEN_TYPE:
-        return _access(issuer, caller.account, scopes, audiences, groups)
+        return access_body(issuer, caller.account, scopes, audiences, groups)
     if wanted != REFRESH_TOKEN_TYPE:
         raise OAuthError("invalid_request", f"cannot issue token type {wanted!r}")
     if client is None:
@@ -309,19 +196,12 @@ def _exchange(conn: Connection, issuer: TokenIssuer, form: Form, client: Client 
             "issued_token_type": REFRESH_TOKEN_TYPE, "scope": " ".join(scopes)}  # fmt: skip
 
 
-def _device_code(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
-    """RFC 8628 device-code grant; device.py builds on this module, so it is imported on first use."""
-    from lake.logic.auth.device import device_code_grant
-
-    return device_code_grant(conn, issuer, form, client)
-
-
 _Grant = Callable[[Connection, TokenIssuer, Form, Client | None], dict[str, Any]]
 _GRANTS: dict[str, _Grant] = {
     "password": _password,
     "client_credentials": _client_credentials,
     "refresh_token": _refresh,
-    DEVICE_CODE: _device_code,
+    DEVICE_CODE: device_code_grant,
 }
 
 
