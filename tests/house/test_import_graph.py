@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grimp
 
 
@@ -60,3 +62,13 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     graph.add_import(importer="p.b", imported="p.a")
     graph.add_import(importer="p.c", imported="p.a")
     assert import_cycles(graph) == [["p.a", "p.b"]]
+
+
+def test_the_cli_imports_nothing_by_name_and_gets_the_server_commands_from_the_entry_point() -> None:
+    import lake.cli
+    from lake.cli.main import app
+
+    sources = Path(lake.cli.__file__).parent.glob("*.py")
+    assert [path.name for path in sources if "importlib.import_module" in path.read_text()] == []
+    commands = {command.name for command in app.registered_commands}
+    assert {"up", "endpoint", "daemon"} <= commands

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
@@ -21,7 +22,6 @@ from lake.cli import (
     token,
     transfer,
     transfer_cmd,
-    up,
 )
 from lake.cli.common import CliState, LakeGroup
 
@@ -48,9 +48,6 @@ app.command("whoami")(auth.whoami)
 app.command("token")(token.token)
 app.command("upload")(transfer.upload)
 app.command("download")(transfer.download)
-app.command("up")(up.up)
-app.command("endpoint")(up.endpoint)
-app.command("daemon")(up.daemon)
 app.add_typer(rse.app, name="rse")
 app.add_typer(scope.app, name="scope")
 app.add_typer(did.app, name="did")
@@ -63,3 +60,5 @@ app.add_typer(group.app, name="group")
 app.add_typer(policy.app, name="policy")
 app.add_typer(key.app, name="key")
 rse.app.command("usage")(transfer_cmd.rse_usage)
+for extension in entry_points(group="lake.commands"):  # the server commands (lake.server.commands)
+    extension.load()(app)

@@ -1,12 +1,12 @@
-"""`lake up`, `lake endpoint`, `lake daemon`: start server processes.
+"""`lake up`, `lake endpoint`, `lake daemon`: the commands that start server processes.
 
-The CLI may import only `lake.core`, so server code is imported lazily, by name, inside each command.
+They live in the composition root, not in `lake.cli` (which may import only `lake.core`), and join the `lake`
+command through the `lake.commands` entry-point group (pyproject.toml). Every dependency is a plain import
+the layer contracts see; the server's are made inside each command, so client commands start fast.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,15 +14,7 @@ import typer
 
 from lake.cli.common import state
 from lake.cli.output import print_rows
-from lake.core.errors import UnsupportedOperation
-
-
-def _server_function(module: str, name: str) -> Callable[..., Any]:
-    """`module.name`, or UnsupportedOperation when this installation lacks it."""
-    try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError) as exc:
-        raise UnsupportedOperation(f"{module}.{name} is not available: {exc}") from exc
+from lake.core.settings import EndpointSettings, ServerSettings
 
 
 def up(
@@ -30,18 +22,18 @@ def up(
     port: Annotated[int | None, typer.Option(help="API port")] = None,
 ) -> None:
     """Run a whole lake in one process: API, built-in storage endpoints and every registered daemon."""
-    from lake.core.settings import ServerSettings
+    from lake.server.embedded import run_embedded
 
     given = {"data_dir": data_dir, "port": port}
     overrides: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
-    _server_function("lake.server.embedded", "run_embedded")(ServerSettings(**overrides))
+    run_embedded(ServerSettings(**overrides))
 
 
 def endpoint() -> None:
     """Run one built-in storage endpoint (configured by LAKE_ENDPOINT_*)."""
-    from lake.core.settings import EndpointSettings
+    from lake.endpoint.server import serve
 
-    _server_function("lake.endpoint.server", "serve")(EndpointSettings())
+    serve(EndpointSettings())
 
 
 def daemon(
@@ -52,12 +44,18 @@ def daemon(
     list_: Annotated[bool, typer.Option("--list", help="print the registered daemons and exit")] = False,
 ) -> None:
     """Run daemons against the configured database (LAKE_*) until SIGTERM/SIGINT; instances share the work."""
+    from lake.daemons.registry import all_daemons
+    from lake.daemons.runner import run_daemons
+
     if list_:
-        daemons = _server_function("lake.daemons.registry", "all_daemons")()
-        rows = [{"name": name, "description": spec.description} for name, spec in daemons.items()]
+        rows = [{"name": name, "description": spec.description} for name, spec in all_daemons().items()]
         print_rows(rows, ["name", "description"], as_json=state(ctx).json)
         return
-    from lake.core.settings import ServerSettings
-
-    run_daemons = _server_function("lake.daemons.runner", "run_daemons")
     raise typer.Exit(run_daemons(ServerSettings(), names or [], once=once, greedy=greedy))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the server commands to the `lake` command (the `lake.commands` entry point)."""
+    app.command("up")(up)
+    app.command("endpoint")(endpoint)
+    app.command("daemon")(daemon)
