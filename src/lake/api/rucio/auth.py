@@ -1,10 +1,7 @@
 """Rucio authentication: `/auth/userpass`, `/auth/validate`, `/ping`, and the token gate of every other route.
 
-Tokens are Lake JWTs. The ones issued here also work at the storage endpoints: the Rucio upload and
-download clients present the API token (when it is a JWT) as the storage bearer token, so the token also
-names every RSE protocol origin as an audience and carries `storage.read` on the protocol prefixes and
-`storage.create` on the directories of the scopes the account owns (everything for administrators),
-the same rights Lake's own upload and download plans grant path by path.
+Tokens are Lake JWTs. The ones issued here also work at the storage endpoints (what they carry and why:
+lake.logic.auth.rucio_token).
 """
 
 from __future__ import annotations
@@ -15,20 +12,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import Connection
 
 from lake import __version__
 from lake.api.deps import ServicesDep, admin_cache, client_address, public
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import json_response, rfc1123
 from lake.core.errors import LakeError, TemporaryFailure, TooManyRequests, Unauthenticated
-from lake.core.lfn2pfn import normalize_prefix, scope_directory
-from lake.core.scopes import StorageOp, storage_scope
 from lake.core.tokens import TokenClaims
 from lake.logic.auth import accounts
-from lake.logic.auth.issuer import storage_audience
 from lake.logic.auth.policy import Caller
-from lake.logic.catalog import rses, scopes
+from lake.logic.auth.rucio_token import rucio_session_token
 from lake.logic.services import Services
 
 TOKEN_HEADER = "x-rucio-auth-token"
@@ -76,30 +69,6 @@ def _account(svc: Services, claims: TokenClaims) -> str:
 RucioCallerDep = Annotated[Caller, Depends(rucio_caller)]
 
 
-def storage_scopes(conn: Connection, caller: Caller) -> tuple[list[str], list[str]]:
-    """(audiences, scopes) of every RSE protocol: read under each prefix, create in the caller's scopes."""
-    owned = [] if caller.admin else [s.name for s in scopes.list_scopes(conn, caller.account)]
-    audiences: set[str] = set()
-    granted: set[str] = set()
-    for rse in rses.list_rses(conn):
-        for p in rse.protocols:
-            audiences.add(storage_audience(f"{p.scheme}://{p.hostname}:{p.port}"))
-            prefix = normalize_prefix(p.prefix)
-            granted.add(storage_scope(StorageOp.READ, prefix.rstrip("/") or "/"))
-            if caller.admin:
-                granted.add(storage_scope(StorageOp.CREATE, prefix.rstrip("/") or "/"))
-            granted.update(storage_scope(StorageOp.CREATE, prefix + scope_directory(s)) for s in owned)
-    return sorted(audiences), sorted(granted)
-
-
-def issue_token(svc: Services, conn: Connection, caller: Caller) -> str:
-    audiences, granted = storage_scopes(conn, caller)
-    issuer = svc.issuer
-    return issuer.keystore.mint(
-        issuer.issuer, caller.account, [issuer.api_audience, *audiences], ["lake.api", *granted], issuer.lifetime
-    )
-
-
 @router.get("/auth/userpass", dependencies=[Depends(public)])
 def userpass(request: Request, svc: ServicesDep) -> Response:
     """Log in with `X-Rucio-Username`/`X-Rucio-Password` (and optionally `X-Rucio-Account`)."""
@@ -111,7 +80,7 @@ def userpass(request: Request, svc: ServicesDep) -> Response:
     try:
         with attempt, svc.db.transaction() as conn:
             caller = accounts.authenticate_userpass(conn, username, password, request.headers.get("x-rucio-account"))
-            token = issue_token(svc, conn, caller)
+            token = rucio_session_token(conn, svc.issuer, caller)
     except (TooManyRequests, TemporaryFailure):  # throttled, or the database is away: not the credentials
         raise
     except LakeError as exc:

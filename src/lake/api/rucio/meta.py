@@ -12,7 +12,8 @@ from lake.api.deps import ServicesDep
 from lake.api.rucio.auth import RucioCallerDep
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import created, json_dict, json_response
-from lake.logic.auth.policy import Caller, require_scope_writer
+from lake.core.models import DIDRef
+from lake.logic.auth.policy import Caller
 from lake.logic.catalog import dids, meta
 
 router = APIRouter()
@@ -44,9 +45,7 @@ def get_meta(scope: str, name: str, _caller: RucioCallerDep, svc: ServicesDep, p
 
 
 def _set(conn: Connection, caller: Caller, scope: str, name: str, values: dict[str, Any]) -> None:
-    dids.get_row(conn, scope, name)
-    require_scope_writer(conn, caller, scope)
-    meta.set_meta(conn, scope, name, values)
+    dids.set_did_meta(conn, caller, DIDRef(scope=scope, name=name), values)
 
 
 @router.post("/dids/{scope}/{name:path}/meta/{key}")

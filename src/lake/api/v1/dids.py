@@ -10,7 +10,6 @@ from fastapi.responses import StreamingResponse
 from lake.api.deps import CallerDep, ServicesDep, ndjson
 from lake.api.openapi import ndjson_of
 from lake.core.models import AttachIn, DIDIn, DIDOut, DIDRef, MetaIn, ScopeIn, ScopeOut, StatusIn
-from lake.logic.auth.policy import require_scope_writer
 from lake.logic.catalog import contents, dids, meta, scopes, search
 
 router = APIRouter()
@@ -91,7 +90,5 @@ def get_meta(scope: str, name: str, _caller: CallerDep, svc: ServicesDep) -> dic
 @router.post("/v1/meta/{scope}/{name:path}")
 def set_meta(scope: str, name: str, body: MetaIn, caller: CallerDep, svc: ServicesDep) -> dict[str, Any]:
     with svc.db.transaction() as conn:
-        dids.get_row(conn, scope, name)
-        require_scope_writer(conn, caller, scope)
-        meta.set_meta(conn, scope, name, body.meta)
+        dids.set_did_meta(conn, caller, DIDRef(scope=scope, name=name), body.meta)
         return meta.get_meta(conn, scope, name)

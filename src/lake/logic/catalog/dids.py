@@ -97,3 +97,10 @@ def set_status(conn: Connection, caller: Caller, ref: DIDRef, is_open: bool) -> 
         .values(is_open=is_open, closed_at=None if is_open else now, updated_at=now)
     )
     return get_did(conn, ref.scope, ref.name)
+
+
+def set_did_meta(conn: Connection, caller: Caller, did: DIDRef, values: dict[str, Any]) -> None:
+    """Set metadata of an existing DID (DIDNotFound first); only its scope's owner or an admin may."""
+    get_row(conn, did.scope, did.name)
+    require_scope_writer(conn, caller, did.scope)
+    meta.set_meta(conn, did.scope, did.name, values)
