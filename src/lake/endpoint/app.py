@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from lake.core.errors import LakeError, StorageError
 from lake.core.settings import EndpointSettings
 from lake.core.tokens import KeySource
-from lake.endpoint import dav, tpc, transfer
+from lake.endpoint import bulk, dav, tpc, transfer
 from lake.endpoint.asgi import Receive, Request, Scope, Send
 from lake.endpoint.auth import Authorizer
 from lake.endpoint.context import Context, SourceClient
@@ -34,6 +34,7 @@ HANDLERS: dict[str, Handler] = {
     "MKCOL": dav.mkcol,
     "PROPFIND": dav.propfind,
     "COPY": tpc.copy,
+    "POST": bulk.bulk_pull,
 }
 
 

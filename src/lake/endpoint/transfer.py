@@ -110,10 +110,15 @@ def destination(claims: TokenClaims, target: Target, request: Request) -> Destin
     """What a PUT or pull may do at `target`, once the token may write there (storage.create, which
     storage.modify grants): only storage.modify overwrites (else 403); `If-None-Match: *` or `Overwrite: F`
     keep an existing file (412)."""
+    keep = request.header("if-none-match") == "*" or (request.header("overwrite") or "T").upper() == "F"
+    return decide_destination(claims, target, keep)
+
+
+def decide_destination(claims: TokenClaims, target: Target, keep: bool) -> Destination:
+    """`destination` once the headers are read: `keep` an existing file (412), else replace it if allowed."""
     info = stat_or_none(target.fs_path)
     if info is not None and is_dir(info):
         raise Conflict("a directory has this name")
-    keep = request.header("if-none-match") == "*" or (request.header("overwrite") or "T").upper() == "F"
     refusal: LakeError = PreconditionFailed("the file exists")
     if not keep:
         refusal = PermissionDenied("the file exists and storage.create may not overwrite it: storage.modify may")

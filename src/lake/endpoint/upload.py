@@ -19,6 +19,7 @@ from lake.core.errors import AlreadyExists, ChecksumMismatch, Conflict, InvalidI
 from lake.storage import localfs
 
 BLOCK = 4 * 1024 * 1024
+INLINE_WRITE = 64 * 1024  # blocks up to this size are written on the event loop
 
 
 def make_parents(directory: Path) -> None:
@@ -77,7 +78,13 @@ class Upload:
     async def _flush(self) -> None:
         await self._drain()
         if self._chunks:
-            chunks, self._chunks, self._buffered = self._chunks, [], 0
+            chunks, buffered, self._chunks, self._buffered = self._chunks, self._buffered, [], 0
+            if buffered <= INLINE_WRITE:  # a small file's only block: a thread hop would cost more than the write
+                try:
+                    self._write(chunks)
+                except OSError as exc:
+                    raise localfs.os_error(exc, self.final.name) from exc
+                return
             self._pending = asyncio.get_running_loop().run_in_executor(None, self._write, chunks)
 
     def _write(self, chunks: list[bytes]) -> None:
@@ -93,10 +100,15 @@ class Upload:
                 rest = rest[os.write(self._fd, rest) :]
         self.size += total
 
-    async def commit(self, expected: int | None, where: Destination, expected_adler32: str | None = None) -> str:
-        """Finish writing, check size (and adler32 if known), cache the checksum, publish; returns adler32."""
+    async def received(self) -> int:
+        """Write out what is buffered and return the size so far (to check it before `commit`)."""
         await self._flush()
         await self._drain()
+        return self.size
+
+    async def commit(self, expected: int | None, where: Destination, expected_adler32: str | None = None) -> str:
+        """Finish writing, check size (and adler32 if known), cache the checksum, publish; returns adler32."""
+        await self.received()
         os.close(self._fd)
         self._fd = -1
         if expected is not None and self.size != expected:
