@@ -11,6 +11,7 @@ from lake.cli import (
     account,
     auth,
     did,
+    files,
     group,
     key,
     oauth_client,
@@ -21,7 +22,6 @@ from lake.cli import (
     scope,
     token,
     transfer,
-    transfer_cmd,
 )
 from lake.cli.common import CliState, LakeGroup
 
@@ -46,19 +46,19 @@ def main(
 app.command("login")(auth.login)
 app.command("whoami")(auth.whoami)
 app.command("token")(token.token)
-app.command("upload")(transfer.upload)
-app.command("download")(transfer.download)
+app.command("upload")(files.upload)
+app.command("download")(files.download)
 app.add_typer(rse.app, name="rse")
 app.add_typer(scope.app, name="scope")
 app.add_typer(did.app, name="did")
 app.add_typer(replica.app, name="replica")
 app.add_typer(rule.app, name="rule")
-app.add_typer(transfer_cmd.app, name="transfer")
+app.add_typer(transfer.app, name="transfer")
 app.add_typer(account.app, name="account")
 app.add_typer(oauth_client.app, name="client")
 app.add_typer(group.app, name="group")
 app.add_typer(policy.app, name="policy")
 app.add_typer(key.app, name="key")
-rse.app.command("usage")(transfer_cmd.rse_usage)
+rse.app.command("usage")(transfer.rse_usage)
 for extension in entry_points(group="lake.commands"):  # the server commands (lake.server.commands)
     extension.load()(app)

@@ -1,98 +1,72 @@
-"""`lake upload` and `lake download`, with Rich progress bars on stderr."""
+"""`lake transfer list`, `lake transfer links` and `lake rse usage`: what the lake is copying, how many at once
+per link, and what each RSE holds."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lake.cli.common import client, did_arg, pairs_arg, state
-from lake.cli.output import print_error, print_rows
+from lake.cli.common import client, state
+from lake.cli.output import print_json, print_rows
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from lake.core.monitoring import LinkLimitOut
+    from lake.core.policy import TransferOut
+
+app = typer.Typer(help="Transfers: the copies rules ask for.", no_args_is_help=True)
+
+TRANSFER_COLUMNS = ["id", "did", "state", "link", "attempt", "error_category", "error"]
+LINK_COLUMNS = ["source_rse", "dest_rse", "limit", "throughput", "files_per_second", "successes", "failures",
+                "decided_at"]  # fmt: skip
 
 
-class ByteBar:
-    """One bar for many files: each file's size joins the total when it first reports progress."""
-
-    def __init__(self, progress: Progress, label: str) -> None:
-        self.progress = progress
-        self.task = progress.add_task(label, total=0)
-        self.seen: set[str] = set()
-        self.lock = threading.Lock()
-
-    def __call__(self, name: str, count: int, size: int) -> None:
-        with self.lock:
-            if name not in self.seen:
-                self.seen.add(name)
-                total = self.progress.tasks[self.task].total or 0
-                self.progress.update(self.task, total=total + size)
-            self.progress.advance(self.task, count)
+def _table_rows(transfers: Iterable[TransferOut]) -> Iterator[dict[str, Any]]:
+    """Transfers with `scope:name` and a `source -> destination` link column, for people."""
+    for item in transfers:
+        row = item.model_dump(mode="json")
+        row["did"] = f"{item.scope}:{item.name}"
+        row["link"] = f"{item.source_rse or '?'} -> {item.dest_rse}"
+        yield row
 
 
-@contextmanager
-def byte_bar(label: str) -> Iterator[ByteBar]:
-    """A transfer bar on stderr, shown only on a terminal."""
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
-        yield ByteBar(progress, label)
-
-
-def upload(
+@app.command("list")
+def list_(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(exists=True, metavar="PATH...", help="files or directories")],
-    rse: Annotated[str, typer.Option(help="RSE to upload to")],
-    scope: Annotated[str, typer.Option(help="scope of the new files")],
-    dataset: Annotated[str | None, typer.Option(help="dataset to put them in (created if missing)")] = None,
-    meta: Annotated[list[str] | None, typer.Option("--meta", help="KEY=VALUE on every file (repeatable)")] = None,
-    parallel: Annotated[int, typer.Option(min=1, help="concurrent transfers")] = 4,
+    transfer_state: Annotated[str | None, typer.Option("--state", help="QUEUED, SUBMITTED, DONE, FAILED ...")] = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="only transfers of this rule id")] = None,
+    rse: Annotated[str | None, typer.Option("--rse", help="only transfers from or to this RSE")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="at most this many (default 1000)")] = None,
 ) -> None:
-    """Upload files (directories recursively) to an RSE; they become AVAILABLE once verified."""
-    metadata = pairs_arg(meta)
-    lake = client(ctx)
-    with byte_bar("upload") as bar:
-        results = lake.upload(paths, rse, scope, dataset, metadata, parallel=parallel, progress=bar)
-    print_rows(results, ["scope", "name", "state", "error"], state(ctx).json)
-    failed = [result for result in results if result.error is not None]
-    for result in failed:
-        error = result.error or {}
-        print_error(f"{result.scope}:{result.name}: {error.get('message')}", str(error.get("code")))
-    if failed:
-        raise typer.Exit(1)
+    """List transfers, newest first: state, link, attempt and the error of failed ones."""
+    rows = client(ctx).list_transfers(state=transfer_state, rule_id=rule, rse=rse, limit=limit)
+    as_json = state(ctx).json
+    print_rows(rows if as_json else _table_rows(rows), TRANSFER_COLUMNS, as_json)
 
 
-def download(
-    ctx: typer.Context,
-    did: Annotated[str, typer.Argument(metavar="SCOPE:NAME")],
-    dest: Annotated[Path, typer.Option("--dir", file_okay=False, help="files go to DIR/<scope>/<name>")] = Path(),
-    rse: Annotated[str | None, typer.Option("--rse", help="RSE expression the sources must match")] = None,
-    parallel: Annotated[int, typer.Option(min=1, help="concurrent transfers")] = 4,
-    site: Annotated[
-        str | None, typer.Option("--site", envvar="LAKE_SITE", help="your site: read through its cache first")
-    ] = None,
-) -> None:
-    """Download a file, dataset or container; every file is verified against its catalog checksum."""
-    scope, name = did_arg(did)
-    lake = client(ctx)
-    with byte_bar("download") as bar:
-        results = lake.download(f"{scope}:{name}", dest, rse, parallel=parallel, progress=bar, site=site)
-    rows = [
-        {"scope": r.scope, "name": r.name, "path": str(r.path), "rse": r.rse, "skipped": r.skipped}
-        | ({"error": r.error.to_dict()} if r.error else {})
-        for r in results
-    ]
-    print_rows(rows, ["scope", "name", "path", "rse", "skipped"], state(ctx).json)
-    for result in results:
-        if result.error is not None:
-            print_error(result.error)
-    if not all(result.ok for result in results):
-        raise typer.Exit(1)
+@app.command("links")
+def links(ctx: typer.Context) -> None:
+    """Links with the concurrency limit the optimizer decided, and the throughput and outcomes it saw."""
+    rows = client(ctx).list_links()
+    as_json = state(ctx).json
+    print_rows(rows if as_json else _link_rows(rows), LINK_COLUMNS, as_json)
+
+
+def _link_rows(links: Iterable[LinkLimitOut]) -> Iterator[dict[str, Any]]:
+    """Links with throughput in MB/s and rates rounded, for people."""
+    for link in links:
+        row = link.model_dump(mode="json")
+        row["throughput"] = f"{link.throughput / 1e6:.1f} MB/s"
+        row["files_per_second"] = f"{link.files_per_second:.2f}"
+        yield row
+
+
+def rse_usage(ctx: typer.Context, rse: Annotated[str, typer.Argument(metavar="RSE")]) -> None:
+    """Files and bytes on an RSE per replica state (AVAILABLE, COPYING, ...)."""
+    usage = client(ctx).rse_usage(rse)
+    if state(ctx).json:
+        print_json(usage)
+        return
+    rows = [*usage.by_state, {"state": "total", "files": usage.files, "bytes": usage.bytes}]
+    print_rows(rows, ["state", "files", "bytes"], False)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from lake.core.errors import LakeError, StorageError
 from lake.core.settings import EndpointSettings
 from lake.core.tokens import KeySource
-from lake.endpoint import bulk, dav, tpc, transfer
+from lake.endpoint import bulk, dav, objects, tpc
 from lake.endpoint.asgi import Receive, Request, Scope, Send
 from lake.endpoint.auth import Authorizer
 from lake.endpoint.context import Context, SourceClient
@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Context, Request], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {
-    "GET": transfer.get,
-    "HEAD": transfer.get,
-    "PUT": transfer.put,
+    "GET": objects.get,
+    "HEAD": objects.get,
+    "PUT": objects.put,
     "DELETE": dav.delete,
     "MKCOL": dav.mkcol,
     "PROPFIND": dav.propfind,

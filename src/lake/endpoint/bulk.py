@@ -52,7 +52,7 @@ from lake.core.tokens import TokenClaims
 from lake.endpoint.asgi import Request
 from lake.endpoint.auth import Authorizer
 from lake.endpoint.context import Context
-from lake.endpoint.transfer import decide_destination
+from lake.endpoint.objects import decide_destination
 from lake.endpoint.upload import Upload
 from lake.storage import localfs, webdav
 

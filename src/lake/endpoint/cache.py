@@ -24,7 +24,7 @@ from lake.core.errors import LakeError, StorageError
 from lake.core.scopes import StorageOp
 from lake.core.settings import CacheSettings, EndpointSettings
 from lake.core.tokens import KeySource
-from lake.endpoint import transfer
+from lake.endpoint import objects
 from lake.endpoint.app import MethodNotSupported
 from lake.endpoint.asgi import ClientGone, Headers, Receive, Request, Scope, Send
 from lake.endpoint.auth import Authorizer
@@ -82,7 +82,7 @@ class CacheApp:
                     await send_while_filling(request, fill, origin)
                     return
                 await fill.done()
-            await transfer.get(self.context, request)
+            await objects.get(self.context, request)
         finally:
             self.stats.evictions += self.lru.trim()
             self._count_files()
@@ -166,7 +166,7 @@ async def send_while_filling(request: Request, fill: Fill, origin: OriginFile) -
         offset = 0
         while offset < size:
             await fill.wait(offset)
-            end = min(fill.written, offset + transfer.READ_CHUNK)
+            end = min(fill.written, offset + objects.READ_CHUNK)
             if end >= size or fill.error is not None:
                 await fill.done()
             if gone.done():  # the client left; the fill goes on without it

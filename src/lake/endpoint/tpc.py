@@ -18,8 +18,8 @@ from lake.core.errors import InvalidInput, LakeError
 from lake.core.scopes import StorageOp
 from lake.endpoint.asgi import Request
 from lake.endpoint.context import Context
+from lake.endpoint.objects import destination
 from lake.endpoint.store import Target
-from lake.endpoint.transfer import destination
 from lake.endpoint.upload import Destination, Upload
 from lake.storage import webdav
 
