@@ -11,7 +11,7 @@ $V/pytest -q -p no:cacheprovider
 if command -v pg_ctlcluster >/dev/null && [ "$(id -u)" -eq 0 ]; then
   url=$(FRESH=1 bash scripts/start-postgres.sh)
   LAKE_TEST_DATABASE_URL="$url" $V/pytest -q -p no:cacheprovider -m "postgres or not integration" \
-    tests/api tests/logic tests/deletion tests/transfers tests/daemons
+    tests/api tests/logic tests/deletion tests/transfers tests/daemons tests/integration/test_database_restart.py
 else
   echo "PostgreSQL tier skipped: needs pg_ctlcluster and root" >&2
 fi

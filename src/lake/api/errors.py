@@ -7,10 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lake.core.errors import InvalidInput, LakeError, NotFound, TemporaryFailure
+from lake.core.errors import DatabaseUnavailable, InvalidInput, LakeError, NotFound
+from lake.db.engine import database_error
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,23 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(NotFound("no such API route"))
         error = LakeError(str(exc.detail))
-        return JSONResponse(error.to_dict() | {"code": "HTTPError"}, status_code=exc.status_code)
+        # Starlette's own headers kept: a 405 names the allowed methods in `Allow` (RFC 9110 15.5.6).
+        return JSONResponse(error.to_dict() | {"code": "HTTPError"}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(OperationalError)
-    async def database_busy(_request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database operational error (transaction rolled back): %s", exc.orig)
-        return error_response(
-            TemporaryFailure(
-                f"the database could not complete the request ({type(exc.orig).__name__}); nothing was changed, retry"
-            )
-        )
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(DisconnectionError)
+    async def database_failure(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        """Raw driver errors (code using an engine directly, e.g. streamed listings before their first line):
+        an unreachable database is 503 DatabaseUnavailable, a failed statement 503 TemporaryFailure."""
+        services = getattr(request.app.state, "services", None)
+        error = database_error(exc) if services is None else services.db.translate(exc)
+        if error is None:
+            log.exception("unexpected database error", exc_info=exc)
+            return error_response(LakeError(f"internal error: {type(exc).__name__}"))
+        if not isinstance(error, DatabaseUnavailable):  # (an outage is logged once, by the Database)
+            log.warning("database operational error (transaction rolled back): %s", getattr(exc, "orig", exc))
+        return error_response(error)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

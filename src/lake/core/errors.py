@@ -166,6 +166,13 @@ class Unavailable(TemporaryFailure):
     code = "Unavailable"
 
 
+class DatabaseUnavailable(Unavailable):
+    """The catalog database cannot be reached (down, restarting, connection lost): the unit of work was rolled
+    back; retry after `retry_after` seconds. Its own code, so daemons back off instead of failing an iteration."""
+
+    code = "DatabaseUnavailable"
+
+
 class StorageError(TemporaryFailure):
     code, status = "StorageError", 502
 

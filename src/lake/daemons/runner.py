@@ -3,29 +3,36 @@
 Each iteration first beats in its own short transaction, which yields this instance's hash partition among
 the live instances of the daemon; `run_once` then opens its own transaction(s). A failing iteration is logged
 and retried after the interval, so a daemon never dies of one bad iteration; stopping lets the current
-iteration finish and removes the heartbeat so the other instances take over its share.
+iteration finish and removes the heartbeat so the other instances take over its share. While the database is
+unavailable the loop backs off (capped exponential delay, jittered so instances do not reconnect in step),
+logging the outage once when it starts and once when it ends, and resumes as soon as the database answers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
-from lake.core.errors import NotFound
+from lake.core.errors import DatabaseUnavailable, NotFound
 from lake.core.settings import ServerSettings
 from lake.daemons.base import Daemon, DaemonContext
 from lake.daemons.registry import all_daemons
+from lake.db.engine import is_unavailable
 from lake.logic import heartbeats
 from lake.logic.services import Services
 
 log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 1.0  # seconds before the first retry of an outage; doubles per failed iteration
+BACKOFF_CAP = 30.0  # ... up to this (or the daemon's own interval, if longer)
 
 
 def instance_id() -> str:
@@ -62,21 +69,57 @@ def run_daemon(
         _leave(spec, ctx)
 
 
-def _iterate(spec: Daemon, ctx: DaemonContext) -> bool:
-    """One iteration: beat (own transaction), take the partition, do the work."""
+def _iterate(spec: Daemon, ctx: DaemonContext, beaten: Callable[[], None] = lambda: None) -> bool:
+    """One iteration: beat (own transaction; then `beaten`: the database answered), take the partition, work."""
     with ctx.services.db.transaction() as conn:
         ctx.partition = heartbeats.beat(conn, spec.name, ctx.instance, dead_after=dead_after(spec))
+    beaten()
     worked = bool(spec.run_once(ctx))
     log.debug("daemon %s %s partition %s worked=%s", spec.name, ctx.instance, ctx.partition, worked)
     return worked
 
 
+def database_down(exc: BaseException) -> bool:
+    """Whether an iteration failed because the database is unreachable (not because of its own work)."""
+    return isinstance(exc, DatabaseUnavailable) or is_unavailable(exc)
+
+
+class Backoff:
+    """The waits of one daemon loop while the database is unavailable, and the two log lines of an outage."""
+
+    def __init__(self, spec: Daemon, ctx: DaemonContext, rng: random.Random | None = None) -> None:
+        self.spec, self.ctx, self.rng = spec, ctx, rng or random.Random()
+        self.failures = 0
+        self.since = 0.0
+
+    def failed(self) -> float:
+        """Seconds to wait after a failed iteration: BACKOFF_FIRST, doubling, capped; 75-100% of it (jitter)."""
+        if not self.failures:
+            self.since = time.monotonic()
+            log.warning("daemon %s (%s): the database is unavailable; backing off until it returns",
+                        self.spec.name, self.ctx.instance)  # fmt: skip
+        self.failures += 1
+        cap = max(BACKOFF_CAP, self.spec.interval)
+        return min(cap, BACKOFF_FIRST * 2 ** min(self.failures - 1, 20)) * self.rng.uniform(0.75, 1.0)
+
+    def succeeded(self) -> None:
+        """The database answered (the heartbeat of an iteration was written): the outage, if any, is over."""
+        if self.failures:
+            log.info("daemon %s (%s): the database is back after %.1f s (%d iterations failed); resuming",
+                     self.spec.name, self.ctx.instance, time.monotonic() - self.since, self.failures)  # fmt: skip
+            self.failures = 0
+
+
 def _loop(spec: Daemon, ctx: DaemonContext) -> bool:
     worked = False
+    backoff = Backoff(spec, ctx)
     while not ctx.stop.is_set():
         try:
-            worked = _iterate(spec, ctx)
-        except Exception:
+            worked = _iterate(spec, ctx, backoff.succeeded)
+        except Exception as exc:
+            if database_down(exc):
+                ctx.stop.wait(backoff.failed())
+                continue
             log.exception("daemon %s (%s): iteration failed; retrying in %s s", spec.name, ctx.instance, spec.interval)
             worked = False
         if not worked:
@@ -89,8 +132,9 @@ def _leave(spec: Daemon, ctx: DaemonContext) -> None:
     try:
         with ctx.services.db.transaction() as conn:
             heartbeats.die(conn, spec.name, ctx.instance)
-    except Exception:
-        log.warning("daemon %s (%s): could not remove its heartbeat", spec.name, ctx.instance, exc_info=True)
+    except Exception as exc:
+        log.warning("daemon %s (%s): could not remove its heartbeat", spec.name, ctx.instance,
+                    exc_info=not database_down(exc))  # fmt: skip
     log.info("daemon %s (%s) stopped", spec.name, ctx.instance)
 
 

@@ -13,9 +13,11 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lake.core.errors import LakeError
+from lake.core.errors import DatabaseUnavailable, LakeError
+from lake.db.engine import database_error
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ RUCIO_ERRORS: dict[str, tuple[str, int]] = {
     "TooManyItems": ("InputValidationError", 400),
     "TooManyRequests": ("CannotAuthenticate", 429),
     "Unauthenticated": ("CannotAuthenticate", 401),
+    "DatabaseUnavailable": ("DatabaseException", 503),  # Rucio's own name for a failing catalog database
     "TemporaryFailure": ("ServiceUnavailable", 503),
     "LakeError": ("RucioException", 500),
 }
@@ -104,6 +107,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         name = "MethodNotAllowed" if exc.status_code == 405 else "RucioException"
         return error_response(RucioError(name, str(exc.detail), exc.status_code))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(DisconnectionError)
+    async def database_failure(request: Request, exc: SQLAlchemyError) -> Response:
+        """Raw driver errors (streamed listings before their first line): 503 when the database is unreachable or a
+        statement failed temporarily, else an internal error."""
+        services = getattr(request.app.state, "services", None)
+        error = database_error(exc) if services is None else services.db.translate(exc)
+        if error is None:
+            log.exception("unexpected database error in the Rucio dialect", exc_info=exc)
+            return error_response(RucioError("RucioException", f"internal error: {type(exc).__name__}", 500))
+        if not isinstance(error, DatabaseUnavailable):  # (an outage is logged once, by the Database)
+            log.warning("database operational error (transaction rolled back): %s", getattr(exc, "orig", exc))
+        return error_response(RucioError.from_lake(error))
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> Response:

@@ -12,7 +12,7 @@ from lake.api.deps import ServicesDep, public
 from lake.api.rucio.auth import RucioCallerDep
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import created, flag, json_dict, json_response, json_stream
-from lake.core.errors import LakeError, NotFound
+from lake.core.errors import LakeError, NotFound, TemporaryFailure
 from lake.core.policy import LockOut, RuleIn, RuleOut, RuleUpdate
 from lake.logic.rules import changes, rules
 
@@ -66,14 +66,14 @@ def rule_specs(body: dict[str, Any]) -> list[RuleIn]:
 
 @router.post("/rules")
 async def add_rules(request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
-    """Every rule-creation error is a 409 upstream, except a missing DID (404)."""
+    """Every rule-creation error is a 409 upstream, except a missing DID (404) and a temporary failure (503)."""
     specs = rule_specs(await json_dict(request))
     try:
         with svc.db.transaction() as conn:
             ids = [rules.add_rule(conn, caller, spec).id for spec in specs]
     except LakeError as exc:
         error = RucioError.from_lake(exc)
-        if not isinstance(exc, NotFound):
+        if not isinstance(exc, NotFound | TemporaryFailure):
             if error.status == 400 and error.exception_class == "InvalidObject":
                 error.exception_class = "InvalidReplicationRule"
             error.status = 409

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from lake.core.clock import utcnow
 from lake.core.models import RSEOut
@@ -38,14 +38,16 @@ DEST_LIMIT = 8  # concurrent transfers per destination (RSE attribute max_transf
 SCAN_FACTOR = 4  # candidates read per wanted job, since some wait for a busy link
 
 
-def recover_orphans(conn: Connection, partition: Partition, live: Collection[str]) -> int:
+def recover_orphans(conn: Connection, partition: Partition, live: Collection[str], me: str | None = None) -> int:
     """SUBMITTED transfers of workers without a live heartbeat go back to the queue (their copy, if it
-    finished, is verified and accepted by the next attempt)."""
+    finished, is verified and accepted by the next attempt). So do those still held by `me`, the calling worker,
+    whatever their partition: called between its iterations, when none of its copies runs, they are copies whose
+    outcome an earlier iteration could not record (the database went away), which would otherwise wait forever."""
     x = transfers.c
+    theirs = and_(partition.sql(x.bucket), or_(x.worker.is_(None), x.worker.not_in(sorted(live))))
     orphans = conn.execute(
         select(x.id, x.worker, x.scope, x.name, x.rule_id).where(
-            x.state == TransferState.SUBMITTED.value, partition.sql(x.bucket),
-            or_(x.worker.is_(None), x.worker.not_in(sorted(live))),
+            x.state == TransferState.SUBMITTED.value, or_(theirs, x.worker == me) if me else theirs,
         )
     ).all()  # fmt: skip
     now, events = utcnow(), []
@@ -55,9 +57,10 @@ def recover_orphans(conn: Connection, partition: Partition, live: Collection[str
             .where(x.id == row.id, x.state == TransferState.SUBMITTED.value, x.worker == row.worker)
             .values(state=TransferState.QUEUED.value, worker=None, retry_after=None, updated_at=now)
         ).rowcount
+        why = "its outcome was not recorded" if me and row.worker == me else "it has no live heartbeat"
         if requeued:
             events.append(event_row("transfer.requeued", transfer_id=row.id, rule_id=row.rule_id, scope=row.scope,
-                                    name=row.name, message=f"worker {row.worker} has no live heartbeat"))  # fmt: skip
+                                    name=row.name, message=f"worker {row.worker}: {why}"))  # fmt: skip
     record_many(conn, events)
     return len(events)
 

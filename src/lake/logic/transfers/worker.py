@@ -3,7 +3,9 @@ free slots with new claims as copies finish, and record outcomes.
 
 Each step has its own short transaction and the copies run with none open, so a slow transfer never holds
 database locks and a worker killed at any point leaves only SUBMITTED rows that the next iteration of a
-live instance requeues (their copied files are then verified and accepted, never copied twice).
+live instance requeues (their copied files are then verified and accepted, never copied twice). An iteration
+that ends because the database went away leaves the same rows, held by this worker: its next iteration
+requeues them first.
 """
 
 from __future__ import annotations
@@ -115,13 +117,14 @@ def iterate(services: Services, me: WorkerIdentity, stopping: Callable[[], bool]
     """One pass over this partition; returns whether anything was requeued, settled or copied."""
     with services.db.transaction() as conn:
         live = {beat.instance for beat in heartbeats.live_instances(conn, me.daemon, me.dead_after)}
-        recovered = recover_orphans(conn, me.partition, live | {me.instance})
+        recovered = recover_orphans(conn, me.partition, live | {me.instance}, me=me.instance)
     if stopping():
         return bool(recovered)
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="transfer") as pool:
         pipeline = _Pipeline(services, me, pool)
         try:
             pipeline.run(stopping)
-        finally:
+        finally:  # on an error (the database went away) the copies under way end first, then their clients close
+            wait(pipeline.pending)
             pipeline.backends.close()
     return bool(recovered or pipeline.worked)
