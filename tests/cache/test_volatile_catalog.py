@@ -15,9 +15,10 @@ from lake.core.models import DIDRef, ProtocolDomains, ProtocolIn, RSEIn
 from lake.core.policy import RuleIn
 from lake.db import schema as t
 from lake.db.schema_policy import transfers
+from lake.logic.access import downloads, listings
 from lake.logic.cache import replicas as cached
 from lake.logic.cache.routing import site_caches
-from lake.logic.catalog import downloads, replicas, rses
+from lake.logic.catalog import rses
 from lake.logic.rules import rules
 from lake.logic.transfers.sources import SourceRanker, Topology, available_replicas
 from lake.testing.factories import ALICE, ROOT, add_dataset, add_rses
@@ -65,10 +66,10 @@ def test_cached_replica_is_no_rule_copy_and_no_transfer_source(conn):
 
 def test_cached_replicas_are_listed_as_cached_and_forgotten_on_eviction(conn):
     cached.add_cached_replicas(conn, ROOT, "DESY-CACHE", [FILE])
-    listed = {r.rse: r.cached for r in replicas.list_replicas(conn, FILE)}
+    listed = {r.rse: r.cached for r in listings.list_replicas(conn, FILE)}
     assert listed == {"CERN-DISK": False, "DESY-CACHE": True}
     assert cached.remove_cached_replicas(conn, ROOT, "DESY-CACHE", [FILE]) == 1
-    assert [r.rse for r in replicas.list_replicas(conn, FILE)] == ["CERN-DISK"]
+    assert [r.rse for r in listings.list_replicas(conn, FILE)] == ["CERN-DISK"]
 
 
 def test_cached_replicas_need_a_volatile_rse_an_admin_and_known_files(conn):
@@ -81,11 +82,11 @@ def test_cached_replicas_need_a_volatile_rse_an_admin_and_known_files(conn):
 
 
 def test_listing_at_the_site_puts_the_cache_url_first(conn):
-    [origin] = replicas.list_replicas(conn, FILE)
-    at_desy = list(replicas.list_replicas(conn, FILE, site="DESY"))
+    [origin] = listings.list_replicas(conn, FILE)
+    at_desy = list(listings.list_replicas(conn, FILE, site="DESY"))
     assert [(r.rse, r.cached) for r in at_desy] == [("DESY-CACHE", True), ("CERN-DISK", False)]
     assert at_desy[0].pfn == (origin.pfn or "").replace("127.0.0.1:9000", "cache.test:9100")
-    assert [r.rse for r in replicas.list_replicas(conn, FILE, site="CERN")] == ["CERN-DISK"]
+    assert [r.rse for r in listings.list_replicas(conn, FILE, site="CERN")] == ["CERN-DISK"]
 
 
 def test_download_plan_at_the_site_reads_through_the_cache_with_a_token_for_both(conn, services):

@@ -21,7 +21,8 @@ import pytest
 from lake.core.errors import LakeError
 from lake.core.lfn2pfn import lfn2path
 from lake.core.models import DIDRef, FileIn, ProtocolDomains, ProtocolIn, RegisterFilesIn, RSEIn
-from lake.logic.catalog import downloads, replicas, rses
+from lake.logic.access import downloads
+from lake.logic.catalog import replicas, rses
 from lake.testing.factories import ALICE, ROOT
 from lake.testing.xrootd import xrootd_available
 

@@ -19,8 +19,9 @@ from lake.api.rucio.auth import RucioCallerDep
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import created, json_dict, json_response, stream_of
 from lake.core.models import AccountIn, AccountType, ScopeIn
+from lake.logic.access import admin_helpers
 from lake.logic.auth import accounts
-from lake.logic.catalog import admin_helpers, scopes
+from lake.logic.catalog import scopes
 
 router = APIRouter()
 

@@ -1,7 +1,7 @@
 """Rucio authentication: `/auth/userpass`, `/auth/validate`, `/ping`, and the token gate of every other route.
 
 Tokens are Lake JWTs. The ones issued here also work at the storage endpoints (what they carry and why:
-lake.logic.auth.rucio_token).
+lake.logic.access.rucio_token).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import json_response, rfc1123
 from lake.core.errors import LakeError, TemporaryFailure, TooManyRequests, Unauthenticated
 from lake.core.tokens import TokenClaims
+from lake.logic.access.rucio_token import rucio_session_token
 from lake.logic.auth import accounts
 from lake.logic.auth.policy import Caller
-from lake.logic.auth.rucio_token import rucio_session_token
 from lake.logic.services import Services
 
 TOKEN_HEADER = "x-rucio-auth-token"

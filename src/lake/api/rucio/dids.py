@@ -29,8 +29,9 @@ from lake.api.rucio.formats import (
 from lake.api.rucio.rules import rule_dict
 from lake.core.models import DIDIn, DIDOut, DIDRef, DIDType, FileIn, RegisterFilesIn
 from lake.core.policy import RuleIn
+from lake.logic.access import admin_helpers
 from lake.logic.auth.policy import Caller
-from lake.logic.catalog import admin_helpers, contents, dids, replicas, search
+from lake.logic.catalog import contents, dids, replicas, search
 from lake.logic.rules import rules
 
 router = APIRouter()

@@ -23,9 +23,10 @@ from lake.api.rucio.auth import RucioCallerDep
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import STREAM, created, json_dict, json_response
 from lake.core.policy import LimitIn, UsageOut
+from lake.logic.access import admin_helpers
 from lake.logic.auth import accounts
 from lake.logic.auth.policy import Caller
-from lake.logic.catalog import admin_helpers, rses
+from lake.logic.catalog import rses
 from lake.logic.rules import quotas
 from lake.logic.services import Services
 

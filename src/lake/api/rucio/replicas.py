@@ -25,8 +25,9 @@ from lake.api.rucio.rses import rucio_pfn
 from lake.core.errors import error_from_dict
 from lake.core.models import DIDRef, FileIn, RegisterFilesIn, ReplicaOut, ReplicaState, UploadDone, UploadResult
 from lake.core.policy import LockState
+from lake.logic.access import admin_helpers, listings, uploads
 from lake.logic.auth.policy import Caller
-from lake.logic.catalog import admin_helpers, contents, replicas, rses, uploads
+from lake.logic.catalog import contents, replicas, rses
 from lake.logic.rules import locks
 from lake.logic.services import Services
 
@@ -52,7 +53,7 @@ def file_replicas(conn: Connection, ref: DIDRef, body: dict[str, Any]) -> Iterat
     schemes = body.get("schemes") or None
     info = {rse.name: rse for rse in rses.list_rses(conn)}
     files: dict[tuple[str, str], list[ReplicaOut]] = {}
-    for replica in replicas.list_replicas(conn, ref, body.get("rse_expression"), state):
+    for replica in listings.list_replicas(conn, ref, body.get("rse_expression"), state):
         if replica.pfn is None:
             continue
         pfn = rucio_pfn(info[replica.rse], replica.pfn)

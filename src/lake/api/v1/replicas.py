@@ -18,7 +18,8 @@ from lake.core.models import (
     UploadResult,
     UploadTicket,
 )
-from lake.logic.catalog import downloads, replicas, uploads
+from lake.logic.access import downloads, listings, uploads
+from lake.logic.catalog import replicas
 
 router = APIRouter()
 
@@ -34,7 +35,7 @@ def list_replicas(scope: str, name: str, _caller: CallerDep, svc: ServicesDep, r
                   state: str | None = None, site: str | None = None) -> StreamingResponse:  # fmt: skip
     """With `site`, URLs through that site's caches come first (marked cached)."""
     ref = DIDRef(scope=scope, name=name)
-    return ndjson(svc, lambda conn: replicas.list_replicas(conn, ref, rse_expression, state, site))
+    return ndjson(svc, lambda conn: listings.list_replicas(conn, ref, rse_expression, state, site))
 
 
 @router.post("/v1/uploads")

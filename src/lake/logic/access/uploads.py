@@ -31,11 +31,11 @@ from lake.core.scopes import StorageOp
 from lake.db import schema as t
 from lake.db.bulk import Key, key_conditions, rows_by_key
 from lake.db.engine import Database
+from lake.logic.access.upload_check import Expected, verify_on_storage
 from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
 from lake.logic.auth.policy import Caller, require_scope_writer
 from lake.logic.catalog import replicas
 from lake.logic.catalog.replicas import RSEAccess, rse_access
-from lake.logic.catalog.upload_check import Expected, verify_on_storage
 from lake.logic.rules.pins import pin_uploads
 
 
