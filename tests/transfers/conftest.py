@@ -24,8 +24,8 @@ from lake.db.schema_policy import events, transfers
 from lake.logic import heartbeats
 from lake.logic.auth.policy import Caller
 from lake.logic.catalog import rses
-from lake.logic.rules import rules
-from lake.logic.transfers import outcome, repair
+from lake.logic.rules import repair, rules
+from lake.logic.transfers import outcome
 from lake.storage.localfs import INTERNAL_PREFIX
 from lake.testing.server import RunningLake, running_lake
 

@@ -27,9 +27,9 @@ from lake.core.policy import ErrorCategory, LockState, RuleIn
 from lake.db import schema as t
 from lake.db.schema_policy import locks, rules, transfers
 from lake.logic.catalog import replicas, rses
+from lake.logic.rules import repair
 from lake.logic.rules import rules as rule_logic
 from lake.logic.rules.locks import move_lock_states, refresh_rules
-from lake.logic.transfers import repair
 from lake.logic.transfers.claim import claim, recover_orphans
 from lake.logic.transfers.failures import TransferFailed, categorize, error_text, tried_sources
 from lake.logic.transfers.outcome import BACKOFF_CAP, backoff, fail

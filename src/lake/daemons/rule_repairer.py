@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lake.daemons.base import Daemon, DaemonContext
-from lake.logic.transfers.repair import repair_stuck
+from lake.logic.rules.repair import repair_stuck
 
 
 def run_once(ctx: DaemonContext) -> bool:
