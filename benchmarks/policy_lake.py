@@ -13,7 +13,7 @@ import orjson
 from lakeproc import LakeProcess
 
 from lake.client import LakeClient
-from lake.core.policy import RuleIn, RuleOut
+from lake.core.replication import RuleIn, RuleOut
 from lake.core.settings import ClientSettings
 
 POLL_SECONDS = 0.1

@@ -12,7 +12,7 @@ from lakeproc import SCOPE
 from policy_lake import TransferStats, say, transfer_stats, wait_settled
 from xrootd_grid import Grid
 
-from lake.core.policy import RuleIn
+from lake.core.replication import RuleIn
 
 PAUSE = 2.0  # seconds after `sync` before each timed transfer, so earlier writes do not slow it down
 MB = 1e6

@@ -1,11 +1,10 @@
 """Login, tokens, accounts and the route policy."""
 
-from fastapi.routing import APIRoute
-
 from lake.api.app import create_app
 from lake.api.deps import current_caller, public
 from lake.api.rucio.auth import rucio_caller
-from lake.testing.plugin import ROOT_PASSWORD
+from lake.testing.accounts import ROOT_PASSWORD
+from lake.testing.routes import api_routes, dependency_calls
 
 
 def test_login_with_password_returns_a_bearer_token(api):
@@ -73,28 +72,12 @@ def test_jwks_and_discovery_are_public(api):
     assert keys and all("kid" in key and key["use"] == "sig" for key in keys)
 
 
-def _walk(routes):
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        for attr in ("original_router", "routes"):
-            inner = getattr(route, attr, None)
-            if inner is not None and hasattr(inner, "routes"):
-                yield from _walk(inner.routes)
-
-
-def _calls(dependant):
-    yield dependant.call
-    for sub in dependant.dependencies:
-        yield from _calls(sub)
-
-
 def test_every_route_has_a_policy_or_is_explicitly_public(services):
     app = create_app(services)
-    routes = list(_walk(app.router.routes))
+    routes = list(api_routes(app.router.routes))
     assert len(routes) > 30
     for route in routes:
-        calls = set(_calls(route.dependant))
+        calls = set(dependency_calls(route.dependant))
         assert calls & {current_caller, rucio_caller, public}, f"{route.path} has no policy"
 
 

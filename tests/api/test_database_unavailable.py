@@ -24,7 +24,8 @@ from lake.api.app import create_app
 from lake.core.errors import DatabaseUnavailable, Unavailable
 from lake.db.engine import CONNECT_TIMEOUT, RETRY_AFTER, Database, is_unavailable, make_engine, postgres_connect_args
 from lake.logic.services import Services
-from lake.testing.plugin import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.accounts import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.clients import login, rucio_login
 
 REFUSING = "postgresql://lake:lake@127.0.0.1:1/lake"
 UPLOAD = {"rse": "DISK", "files": [{"scope": "user.alice", "name": "f.dat", "bytes": 1, "adler32": "00000001"}]}
@@ -34,12 +35,7 @@ UPLOAD = {"rse": "DISK", "files": [{"scope": "user.alice", "name": "f.dat", "byt
 def lake(services: Services) -> Iterator[TestClient]:
     """The native app with /rucio, logged in as root on both dialects while the database was still there."""
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
-        token = client.post("/v1/auth/token", json={"username": "root", "password": ROOT_PASSWORD}).json()
-        client.headers["Authorization"] = f"Bearer {token['access_token']}"
-        rucio = client.get(
-            "/rucio/auth/userpass", headers={"X-Rucio-Username": "root", "X-Rucio-Password": ROOT_PASSWORD}
-        )
-        client.headers["X-Rucio-Auth-Token"] = rucio.headers["X-Rucio-Auth-Token"]
+        rucio_login(login(client, "root", ROOT_PASSWORD), "root", ROOT_PASSWORD)
         assert client.get("/v1/rses").status_code == 200  # the caller's admin flag is now cached for a few seconds
         yield client
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from lake.testing.clients import lines
+
 ADLER = "0a1b2c3d"
 
 
@@ -22,13 +24,6 @@ def add(api, name, kind="DATASET", **extra):
 
 def refs(*names):
     return {"dids": [{"scope": "user.alice", "name": n} for n in names]}
-
-
-def lines(response):
-    assert response.status_code == 200, response.text
-    import json
-
-    return [json.loads(x) for x in response.text.splitlines() if x]
 
 
 def test_dataset_is_created_open_and_empty(catalog):

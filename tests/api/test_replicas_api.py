@@ -1,9 +1,10 @@
 """Replica registration and listings with PFNs computed by Rucio's hash algorithm."""
 
 import hashlib
-import json
 
 import pytest
+
+from lake.testing.clients import lines
 
 
 @pytest.fixture
@@ -18,11 +19,6 @@ def rse(root_api):
 
 def files(n, prefix="f"):
     return [{"scope": "user.alice", "name": f"{prefix}{i}", "bytes": i, "adler32": "1"} for i in range(n)]
-
-
-def lines(response):
-    assert response.status_code == 200, response.text
-    return [json.loads(x) for x in response.text.splitlines() if x]
 
 
 def test_bulk_registration_creates_files_replicas_and_attachment(rse, user_api):

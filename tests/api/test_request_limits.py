@@ -18,8 +18,9 @@ from lake.core.errors import TooManyRequests, Unauthenticated
 from lake.core.settings import LimitSettings, ServerSettings
 from lake.logic.auth.throttle import LoginThrottle
 from lake.logic.services import Services
-from lake.testing.endpoint import free_port
-from lake.testing.plugin import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing import clients
+from lake.testing.accounts import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.net import free_port
 
 LIMITS = LimitSettings(max_json_bytes=8192, max_bulk_bytes=200_000, max_items=100, body_timeout=1.0)
 
@@ -48,8 +49,7 @@ def clock(services: Services) -> Clock:
 def lake(services: Services) -> Iterator[TestClient]:
     """Root's client, with two RSEs and the user's scope."""
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
-        token = client.post("/v1/auth/token", json={"username": "root", "password": ROOT_PASSWORD}).json()
-        client.headers["Authorization"] = f"Bearer {token['access_token']}"
+        clients.login(client, "root", ROOT_PASSWORD)
         for name in ("SITE-A", "SITE-B"):
             assert client.post("/v1/rses", json={"name": name}).status_code == 201
         yield client

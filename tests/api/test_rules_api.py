@@ -1,9 +1,10 @@
 """Rules, transfers, RSE usage, account limits and usage, and events over the native API."""
 
-import json
+from functools import partial
 
 import pytest
 
+from lake.testing import clients
 from lake.testing.factories import add_dataset, add_rses
 
 SITES = {
@@ -23,10 +24,7 @@ def lake(services):
     return services
 
 
-def lines(response):
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/x-ndjson")
-    return [json.loads(x) for x in response.text.splitlines() if x]
+lines = partial(clients.lines, media_type="application/x-ndjson")
 
 
 def error(response, status, code):

@@ -7,7 +7,6 @@ event: a delay injected around real I/O, not a fake storage) and write to the sa
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from lake.db.schema import replicas
 from lake.logic.services import Services
 from lake.storage.http import HttpBackend
 from lake.testing.endpoint import running_endpoint
+from lake.testing.factories import adler32
 
 SCOPE = "user.alice"
 DATA = b"measured " * 500
@@ -37,10 +37,6 @@ def rse(services: Services, root_api, tmp_path: Path) -> Iterator[str]:
         protocol = {"scheme": "http", "hostname": "127.0.0.1", "port": endpoint.port, "prefix": "/"}
         assert root_api.post("/v1/rses/DISK/protocols", json=protocol).status_code == 201
         yield "DISK"
-
-
-def adler32(data: bytes) -> str:
-    return f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
 
 
 def upload(api, rse: str, names: list[str], bad: Collection[str] = ()) -> None:

@@ -10,8 +10,6 @@ from pathlib import Path
 from lake.core.settings import EndpointSettings
 from lake.endpoint.asgi import Message, Receive, Scope, Send
 
-Minter = Callable[..., str]
-
 
 @dataclass
 class CountingOrigin:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -20,6 +20,7 @@ from lake.core.checksums import format_adler32
 from lake.endpoint.asgi import Message, Receive, Scope, Send
 from lake.logic.auth.keystore import KeyStore
 from lake.storage import localfs
+from lake.testing import waiting
 from lake.testing.cache import RunningCache, running_cache
 
 DATA = os.urandom(10 * 1024 * 1024 + 17)  # the origin endpoint sends it in 4 MiB messages
@@ -87,11 +88,7 @@ def leftovers(cache: RunningCache) -> list[str]:
     return [p.name for p in directory.iterdir() if localfs.is_internal(p.name)] if directory.exists() else []
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+wait_for = partial(waiting.wait_for, timeout=20)
 
 
 def test_a_miss_sends_the_first_bytes_before_the_origin_finished_and_is_a_hit_afterwards(cache, origin, gate, auth):

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from lake.core.models import ProtocolIn, RegisterFilesIn
+from lake.testing.clients import lines
 from lake.testing.factories import file_in
-
-
-def lines(response):
-    assert response.status_code == 200, response.text
-    return [json.loads(line) for line in response.text.splitlines() if line]
 
 
 def setup_site(root_api, user_api) -> None:

@@ -12,16 +12,16 @@ from sqlalchemy import select
 
 from lake.core.errors import InsufficientTargetRSEs, InvalidInput, PermissionDenied
 from lake.core.models import DIDRef, ProtocolDomains, ProtocolIn, RSEIn
-from lake.core.policy import RuleIn
+from lake.core.replication import RuleIn
 from lake.db import schema as t
-from lake.db.schema_policy import transfers
+from lake.db.schema_replication import transfers
 from lake.logic.access import downloads, listings
 from lake.logic.cache import replicas as cached
 from lake.logic.cache.routing import site_caches
 from lake.logic.catalog import rses
 from lake.logic.rules import rules
 from lake.logic.transfers.sources import SourceRanker, Topology, available_replicas
-from lake.testing.factories import ALICE, ROOT, add_dataset, add_rses
+from lake.testing.factories import ALICE, ROOT, add_dataset
 
 FILE = DIDRef(scope="user.alice", name="f")
 READ_ONLY = ProtocolDomains(read=1)
@@ -34,12 +34,16 @@ def add_cache(conn, name="DESY-CACHE", site="DESY", scheme="http", port=9100, **
 
 
 @pytest.fixture
-def conn(services):
-    with services.db.transaction() as connection:
-        add_rses(connection, {"CERN-DISK": {"site": "CERN"}, "DESY-DISK": {"site": "DESY"}})
-        add_cache(connection, cache_for="CERN-DISK")
-        add_dataset(connection, "ds", ["f"], "CERN-DISK")
-        yield connection
+def sites():
+    return {"CERN-DISK": {"site": "CERN"}, "DESY-DISK": {"site": "DESY"}}
+
+
+@pytest.fixture
+def conn(conn):
+    """The plugin's transaction with the sites, a cache at DESY for CERN-DISK and alice's dataset `ds` on CERN."""
+    add_cache(conn, cache_for="CERN-DISK")
+    add_dataset(conn, "ds", ["f"], "CERN-DISK")
+    return conn
 
 
 def test_rule_never_places_on_a_volatile_rse_even_when_the_expression_names_it(conn):

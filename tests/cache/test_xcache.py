@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 import zlib
 from pathlib import Path
@@ -24,6 +23,7 @@ from lake.core.models import DIDRef, FileIn, ProtocolDomains, ProtocolIn, Regist
 from lake.logic.access import downloads
 from lake.logic.catalog import replicas, rses
 from lake.testing.factories import ALICE, ROOT
+from lake.testing.net import wait_refused
 from lake.testing.xrootd import xrootd_available
 
 pytestmark = [
@@ -74,14 +74,7 @@ def read_all(url: str) -> bytes:
 def stop(pid: int, port: int) -> None:
     """Stop the daemon we started (by its PID) and wait until its port no longer answers."""
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        except OSError:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the origin did not stop")
+    wait_refused(port, "the origin", connect_timeout=0.2)
 
 
 def fully_cached(path, size, timeout=20.0):

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from lake.cli.main import app
+from lake.testing.cli import RemoteCli
 from lake.testing.server import RunningLake, running_lake
 
 pytestmark = pytest.mark.integration
@@ -22,15 +21,11 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLake]:
 
 
 def _runner(lake: RunningLake, token_file: Path, username: str, password: str):  # noqa: ANN202
-    env = {"LAKE_URL": lake.url, "LAKE_TOKEN_FILE": str(token_file), "LAKE_TOKEN": ""}
-    runner = CliRunner()
+    cli = RemoteCli(lake.url, token_file).login(username, password)
 
     def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), env=env)
-        assert result.exit_code == code, (args, result.output)
-        return result.stdout
+        return cli.run(*args, code=code).stdout
 
-    run("login", "--username", username, "--password", password)
     return run
 
 

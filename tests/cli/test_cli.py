@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from lake.cli.main import app
+from lake.testing.cli import RemoteCli
 from lake.testing.server import RunningLake, running_lake
 
 pytestmark = pytest.mark.integration
@@ -25,42 +23,18 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLake]:
         yield running
 
 
-class Lake:
-    """Runs `lake ...` as one identity (its own token file)."""
-
-    def __init__(self, url: str, token_file: Path) -> None:
-        self.runner = CliRunner()
-        self.env = {"LAKE_URL": url, "LAKE_TOKEN_FILE": str(token_file), "LAKE_TOKEN": ""}
-        self.token_file = token_file
-
-    def run(self, *args: str, code: int = 0, input: str | None = None):  # noqa: ANN201
-        result = self.runner.invoke(app, list(args), env=self.env, input=input)
-        assert result.exit_code == code, (args, result.output)
-        return result
-
-    def json(self, *args: str):  # noqa: ANN201
-        return json.loads(self.run("--json", *args).stdout)
-
-    def ndjson(self, *args: str) -> list[dict]:
-        return [json.loads(line) for line in self.run("--json", *args).stdout.splitlines()]
+@pytest.fixture
+def alice(lake: RunningLake, tmp_path: Path) -> RemoteCli:
+    return RemoteCli(lake.url, tmp_path / "alice.token").login(lake.user, lake.user_password)
 
 
 @pytest.fixture
-def alice(lake: RunningLake, tmp_path: Path) -> Lake:
-    cli = Lake(lake.url, tmp_path / "alice.token")
-    cli.run("login", "--username", lake.user, "--password", lake.user_password)
-    return cli
-
-
-@pytest.fixture
-def root(lake: RunningLake, tmp_path: Path) -> Lake:
-    cli = Lake(lake.url, tmp_path / "root.token")
-    cli.run("login", "--username", "root", "--password", lake.root_password)
-    return cli
+def root(lake: RunningLake, tmp_path: Path) -> RemoteCli:
+    return RemoteCli(lake.url, tmp_path / "root.token").login("root", lake.root_password)
 
 
 def test_login_prompts_for_the_password_and_saves_a_private_token(lake, tmp_path):
-    cli = Lake("http://127.0.0.1:1", tmp_path / "token")
+    cli = RemoteCli("http://127.0.0.1:1", tmp_path / "token")
     result = cli.run("login", "--url", lake.url, "--username", lake.user, input=f"{lake.user_password}\n")
     assert "Logged in as alice" in result.stdout
     assert stat.S_IMODE(cli.token_file.stat().st_mode) == 0o600
@@ -135,7 +109,7 @@ def test_errors_print_their_code_and_exit_1(alice, lake, tmp_path):
     assert alice.run("scope", "add", "not.mine", code=1).stderr.startswith("Error [PermissionDenied]: ")
     assert alice.run("did", "list", SCOPE, "--filter", "run>>1", code=1).stderr.startswith("Error [InvalidFilter]")
     alice.run("upload", str(tmp_path / "missing"), "--rse", lake.rses[0], "--scope", SCOPE, code=2)
-    anonymous = Lake(lake.url, tmp_path / "none.token")
+    anonymous = RemoteCli(lake.url, tmp_path / "none.token")
     assert anonymous.run("whoami", code=1).stderr.startswith("Error [Unauthenticated]: ")
     wrong = anonymous.run("login", "--username", "alice", "--password", "wrong", code=1)
     assert wrong.stderr.startswith("Error [")

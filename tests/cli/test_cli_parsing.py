@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from typer.testing import CliRunner
 
 from lake.cli.main import app
 from lake.cli.parsing import parse_did, parse_pairs, parse_value
+from lake.testing.net import free_port
 
 
 def test_did_splits_at_the_first_colon():
@@ -37,15 +36,9 @@ def test_pairs_split_at_the_first_equals():
             parse_pairs([bad])
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def runner(tmp_path, monkeypatch) -> CliRunner:
-    monkeypatch.setenv("LAKE_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("LAKE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("LAKE_TOKEN_FILE", str(tmp_path / "token"))
     monkeypatch.delenv("LAKE_TOKEN", raising=False)
     return CliRunner()

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import jwt
 import pytest
-from typer.testing import CliRunner
 
-from lake.cli.main import app
+from lake.testing.cli import RemoteCli
 from lake.testing.server import RunningLake, running_lake
+from lake.testing.tokens import claims as _claims
 
 pytestmark = pytest.mark.integration
 LAKE = str(Path(sys.executable).parent / "lake")
@@ -35,13 +34,7 @@ def _env(lake: RunningLake, token_file: Path) -> dict[str, str]:
 
 
 def _run(lake: RunningLake, token_file: Path, *args: str, code: int = 0) -> str:
-    result = CliRunner().invoke(app, list(args), env=_env(lake, token_file))
-    assert result.exit_code == code, (args, result.output)
-    return result.stdout
-
-
-def _claims(token: str) -> dict:
-    return jwt.decode(token, options={"verify_signature": False})
+    return RemoteCli(lake.url, token_file).run(*args, code=code).stdout
 
 
 def _approve(lake: RunningLake, user_code: str) -> None:

@@ -2,59 +2,27 @@
 
 from __future__ import annotations
 
-import json
-from unittest import mock
-
 import pytest
-from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
-from lake.cli.common import CliState
-from lake.cli.main import app
 from lake.client import LakeClient
-from lake.core.settings import ClientSettings
+from lake.testing.accounts import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.cli import InProcessCli
 from lake.testing.factories import add_dataset, add_rses
-from lake.testing.plugin import ROOT_PASSWORD, USER, USER_PASSWORD
 
 SITES = {"CERN-DISK": {"tier": 0}, "DESY-DISK": {"tier": 1}, "KIT-DISK": {"tier": 1}}
 
 
-class Lake:
-    """Runs `lake ...` as one identity, its client talking to the in-process app."""
-
-    def __init__(self, api: TestClient, username: str, password: str) -> None:
-        response = api.post("/v1/auth/token", json={"username": username, "password": password})
-        self.settings = ClientSettings(url="http://testserver", token=response.json()["access_token"])
-        self.api = api
-        self.runner = CliRunner()
-
-    def run(self, *args: str, code: int = 0):  # noqa: ANN201
-        def client(_state: CliState, ctx):  # noqa: ANN202
-            return ctx.with_resource(LakeClient(self.settings, http=self.api))
-
-        with mock.patch.object(CliState, "client", client):
-            result = self.runner.invoke(app, list(args), env={"COLUMNS": "250"})
-        assert result.exit_code == code, (args, result.output)
-        return result
-
-    def json(self, *args: str):  # noqa: ANN201
-        return json.loads(self.run("--json", *args).stdout)
-
-    def ndjson(self, *args: str) -> list[dict]:
-        return [json.loads(line) for line in self.run("--json", *args).stdout.splitlines()]
-
-
 @pytest.fixture
-def alice(services, api) -> Lake:
+def alice(services, api) -> InProcessCli:
     with services.db.transaction() as conn:
         add_rses(conn, SITES)
         add_dataset(conn, "ds", ["a", "b", "c"], "CERN-DISK")
-    return Lake(api, USER, USER_PASSWORD)
+    return InProcessCli(api, USER, USER_PASSWORD)
 
 
 @pytest.fixture
-def root(api) -> Lake:
-    return Lake(api, "root", ROOT_PASSWORD)
+def root(api) -> InProcessCli:
+    return InProcessCli(api, "root", ROOT_PASSWORD)
 
 
 def test_rule_add_prints_the_id_and_list_show_locks_find_it(alice):
@@ -131,7 +99,7 @@ def test_account_limits_and_usage(alice, root):
 
 def test_client_raises_rule_errors_by_class_and_streams_events(alice, api):
     from lake.core.errors import InvalidInput, RuleNotFound
-    from lake.core.policy import RuleIn
+    from lake.core.replication import RuleIn
 
     client = LakeClient(alice.settings, http=api)
     rule = client.add_rule(RuleIn(scope="user.alice", name="ds", rse_expression="KIT-DISK", locked=True))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from lake.core.errors import (
     Unavailable,
 )
 from lake.core.models import DIDIn, DIDRef, DIDType, ProtocolIn, ReplicaState
-from lake.core.settings import ClientSettings
+from lake.testing.clients import connect
+from lake.testing.net import free_port
 from lake.testing.server import RunningLake, running_lake
 
 pytestmark = pytest.mark.integration
@@ -31,12 +31,6 @@ SCOPE = "user.alice"
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLake]:
     with running_lake(tmp_path_factory.mktemp("lake"), endpoints=2) as running:
         yield running
-
-
-def connect(lake: RunningLake, tmp_path: Path, username: str, password: str) -> LakeClient:
-    client = LakeClient(ClientSettings(url=lake.url, token_file=tmp_path / f"{username}.token"))
-    client.login(username, password)
-    return client
 
 
 @pytest.fixture
@@ -123,18 +117,12 @@ def test_corrupt_first_copy_falls_back_to_the_second(alice, lake, tmp_path):
     assert not (tmp_path / "again" / SCOPE / "twice-f1.txt").exists()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_unreachable_first_source_falls_back_to_the_second(alice, root, lake, tmp_path):
     tree = upload_tree(alice, tmp_path, lake.rses[0], "reach")
     alice.upload([tree], lake.rses[1], SCOPE, "reach")
     first = root.get_rse(lake.rses[0]).protocols[0]
     root.delete_protocol(lake.rses[0], first.scheme)
-    root.add_protocol(lake.rses[0], first.model_copy(update={"port": closed_port()}))
+    root.add_protocol(lake.rses[0], first.model_copy(update={"port": free_port()}))
     try:
         results = alice.download(f"{SCOPE}:reach", tmp_path / "out")
         assert {r.rse for r in results} == {lake.rses[1]}

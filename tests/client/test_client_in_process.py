@@ -8,7 +8,7 @@ from lake.client import LakeClient
 from lake.core.errors import DuplicateDID, InvalidFilter, PermissionDenied, Unauthenticated
 from lake.core.models import DIDIn, DIDRef, DIDType, FileIn, ProtocolIn, RegisterFilesIn, RSEIn, RSEUpdate
 from lake.core.settings import ClientSettings
-from lake.testing.plugin import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.accounts import ROOT_PASSWORD, USER, USER_PASSWORD
 
 
 @pytest.fixture

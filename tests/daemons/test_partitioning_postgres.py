@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from lake.daemons.runner import run_daemon
 from lake.db.engine import make_unpooled_engine
 from lake.logic.heartbeats import live_instances
 from lake.logic.services import Services
+from lake.testing import waiting
 
 pytestmark = [
     pytest.mark.postgres,
@@ -80,11 +82,7 @@ def scratch_tables(services: Services) -> Iterator[None]:
         engine.dispose()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
+wait_until = partial(waiting.wait_for, timeout=30.0, step=0.05)
 
 
 def instances_alive(services: Services, count: int) -> bool:

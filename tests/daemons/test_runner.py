@@ -10,9 +10,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from types import ModuleType
 
 import pytest
@@ -27,16 +28,12 @@ from lake.core.partition import Partition
 from lake.daemons.base import Daemon, DaemonContext
 from lake.daemons.registry import all_daemons
 from lake.daemons.runner import instance_id, run_daemon, run_daemons, select_daemons, start_in_threads
-from lake.db.schema_policy import heartbeats
+from lake.db.schema_replication import heartbeats
 from lake.logic.heartbeats import beat, die, live_instances
+from lake.testing import waiting
 from lake.testing.server import running_lake
 
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
+wait_until = partial(waiting.wait_for, timeout=5.0, step=0.01)
 
 
 @dataclass
@@ -50,10 +47,10 @@ class Probe:
     live: list[list[str]] = field(default_factory=list)
 
     def run_once(self, ctx: DaemonContext) -> bool:
-        self.calls += 1
-        self.seen[ctx.instance] = ctx.partition
         with ctx.services.db.transaction() as conn:
             self.live.append([hb.instance for hb in live_instances(conn, "probe")])
+        self.seen[ctx.instance] = ctx.partition
+        self.calls += 1  # last, so that a test waiting on `calls` sees what this iteration recorded
         if self.calls <= self.failing:
             raise RuntimeError(f"bad iteration {self.calls}")
         return self.calls <= self.busy
@@ -62,8 +59,24 @@ class Probe:
         return Daemon(name="probe", interval=interval, run_once=self.run_once, description="counts iterations")
 
 
+STARTED: list[tuple[threading.Thread, threading.Event]] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_every_thread_a_test_started() -> Iterator[None]:
+    """A failed assertion must not leave a daemon thread beating into the next test's database (or keep pytest
+    from exiting): every thread a test started is stopped and joined when the test ends, pass or fail."""
+    yield
+    while STARTED:
+        thread, stop = STARTED.pop()
+        stop.set()
+        thread.join(timeout=10)
+
+
 def in_thread(spec: Daemon, services, stop: threading.Event, instance: str | None = None) -> threading.Thread:
-    thread = threading.Thread(target=run_daemon, args=(spec, services), kwargs={"stop": stop, "instance": instance})
+    kwargs = {"stop": stop, "instance": instance}
+    thread = threading.Thread(target=run_daemon, args=(spec, services), kwargs=kwargs, daemon=True)
+    STARTED.append((thread, stop))
     thread.start()
     return thread
 
@@ -236,6 +249,7 @@ def test_run_daemons_stops_on_sigterm_with_exit_code_zero(fake_daemon, settings,
 def test_start_in_threads_runs_each_daemon_until_stopped(fake_daemon, services):
     probe, stop = Probe(), threading.Event()
     threads = start_in_threads(services, [probe.daemon(interval=0.01), fake_daemon.DAEMON], stop)
+    STARTED.extend((thread, stop) for thread in threads)
     assert [thread.name for thread in threads] == ["daemon-probe", "daemon-zz_fake"]
     wait_until(lambda: probe.calls >= 2 and len(fake_daemon.CALLS) >= 2)
     stop.set()

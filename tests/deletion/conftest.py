@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from lake.core.errors import FileNotFoundOnStorage, LakeError
-from lake.core.models import ProtocolIn, RSEIn
-from lake.logic.catalog import rses
+from lake.core.models import ProtocolIn
 from lake.storage.base import StatResult, StorageBackend, WriteResult
 from lake.storage.registry import register_backend
-from lake.testing.factories import ROOT
+from lake.testing.factories import add_rses
 
 
 @dataclass
@@ -77,9 +76,7 @@ def store() -> Iterator[MemoryStore]:
 
 
 def _add_mem_rses(conn, spec: dict[str, dict[str, object]]) -> None:
-    for name, attributes in spec.items():
-        rses.add_rse(conn, ROOT, RSEIn(name=name, attributes=attributes))
-        rses.add_protocol(conn, ROOT, name, ProtocolIn(scheme="mem", hostname=name.lower(), port=1))
+    add_rses(conn, spec, protocol=lambda name, _port: ProtocolIn(scheme="mem", hostname=name.lower(), port=1))
 
 
 @pytest.fixture

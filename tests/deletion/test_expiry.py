@@ -10,26 +10,24 @@ from lake.core.clock import utcnow
 from lake.core.errors import DuplicateDID
 from lake.core.models import DIDIn, DIDRef, DIDType, RegisterFilesIn
 from lake.core.partition import Partition
-from lake.core.policy import RuleIn
+from lake.core.replication import RuleIn
+from lake.core.states import OBSOLETE
 from lake.db import schema as t
-from lake.db.schema_policy import events, rules, updated_dids
+from lake.db.schema_replication import events, rules, updated_dids
 from lake.logic.catalog import contents, dids, meta, replicas
 from lake.logic.deletion.expiry import clean_rules
 from lake.logic.deletion.undertaker import expire_dids
 from lake.logic.rules import rules as rule_logic
 from lake.logic.rules.evaluator import evaluate_updates
-from lake.logic.rules.locks import OBSOLETE
-from lake.testing.factories import ALICE, add_dataset, add_rses, file_in
+from lake.testing.factories import ALICE, add_dataset, file_in
 
 SITES = {"CERN-DISK": {"tier": 0}, "DESY-DISK": {"tier": 1}}
 PAST = timedelta(seconds=-10)
 
 
 @pytest.fixture
-def conn(services):
-    with services.db.transaction() as connection:
-        add_rses(connection, SITES)
-        yield connection
+def sites():
+    return SITES
 
 
 def make_rule(conn, name, expression="CERN-DISK", **extra):

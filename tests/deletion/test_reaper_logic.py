@@ -9,13 +9,13 @@ from lake.core.clock import utcnow
 from lake.core.errors import PermissionDenied, Unavailable
 from lake.core.models import ProtocolDomains, ProtocolIn, RegisterFilesIn, RSEIn, RSEUpdate
 from lake.core.partition import Partition
+from lake.core.states import OBSOLETE
 from lake.db import schema as t
-from lake.db.schema_policy import events, transfers
+from lake.db.schema_replication import events, transfers
 from lake.logic.catalog import replicas, rses
 from lake.logic.catalog.replicas import rse_access
 from lake.logic.deletion import reaper
 from lake.logic.deletion.reaper import reap
-from lake.logic.rules.locks import OBSOLETE
 from lake.testing.factories import ALICE, ROOT, file_in
 
 RSE = "MEM-A"

@@ -11,12 +11,13 @@ from sqlalchemy import select
 from lake.client import LakeClient
 from lake.core.lfn2pfn import lfn2path
 from lake.core.models import ProtocolIn
-from lake.core.policy import RuleIn
-from lake.core.settings import ClientSettings
+from lake.core.replication import RuleIn
 from lake.daemons.base import DaemonContext
 from lake.daemons.reaper import DAEMON as REAPER
-from lake.db.schema_policy import events
-from lake.testing.server import RunningLake, free_ports, running_lake
+from lake.db.schema_replication import events
+from lake.testing.clients import connect
+from lake.testing.net import free_ports
+from lake.testing.server import RunningLake, running_lake
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +28,6 @@ SCOPE = "user.alice"
 def lake(tmp_path: Path) -> Iterator[RunningLake]:
     with running_lake(tmp_path, endpoints=2, daemons=False) as running:
         yield running
-
-
-def connect(lake: RunningLake, tmp_path: Path, username: str, password: str) -> LakeClient:
-    client = LakeClient(ClientSettings(url=lake.url, token_file=tmp_path / f"{username}.token"))
-    client.login(username, password)
-    return client
 
 
 @pytest.fixture

@@ -7,31 +7,24 @@ from sqlalchemy import select, update
 
 from lake.core.errors import InvalidInput, PermissionDenied
 from lake.core.partition import Partition
-from lake.core.policy import LockState, RuleIn
+from lake.core.replication import LockState, RuleIn
+from lake.core.states import OBSOLETE
 from lake.db import schema as t
-from lake.db.schema_policy import events, locks, rules, transfers
-from lake.logic.auth.policy import Caller
+from lake.db.schema_replication import events, locks, rules, transfers
+from lake.logic.auth.permissions import Caller
 from lake.logic.catalog import rses
 from lake.logic.deletion.expiry import clean_rules
 from lake.logic.rules import changes
 from lake.logic.rules import rules as rule_logic
-from lake.logic.rules.locks import OBSOLETE, refresh_rules, set_lock_states
-from lake.testing.factories import ALICE, ROOT, add_dataset, add_rses
+from lake.logic.rules.locks import refresh_rules, set_lock_states
+from lake.testing.factories import ALICE, GRID_SITES, ROOT, add_dataset
 
-SITES = {
-    "CERN-DISK": {"country": "CH", "tier": 0},
-    "DESY-DISK": {"country": "DE", "tier": 1},
-    "KIT-DISK": {"country": "DE", "tier": 1},
-    "PIC-DISK": {"country": "ES", "tier": 1},
-}
 BOB = Caller(account="bob", admin=False)
 
 
 @pytest.fixture
-def conn(services):
-    with services.db.transaction() as connection:
-        add_rses(connection, SITES)
-        yield connection
+def sites():
+    return GRID_SITES
 
 
 def make_rule(conn, expression, copies, **extra):

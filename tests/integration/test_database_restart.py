@@ -20,7 +20,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,14 +29,16 @@ from sqlalchemy import func, select
 
 from lake.client import LakeClient
 from lake.core.errors import DatabaseUnavailable
-from lake.core.settings import ClientSettings
 from lake.daemons.base import Daemon
 from lake.daemons.registry import all_daemons
 from lake.db import schema as t
 from lake.db.engine import RETRY_AFTER
-from lake.db.schema_policy import events, transfers
+from lake.db.schema_replication import events, transfers
 from lake.logic.transfers import execute
+from lake.testing.clients import connect, rucio_login
+from lake.testing.clients import login as http_login
 from lake.testing.server import RunningLake, running_lake
+from lake.testing.waiting import wait_for
 
 pytestmark = [
     pytest.mark.postgres,
@@ -59,13 +61,6 @@ def pg_cluster(action: str) -> int:
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0 or action == "status", done.stderr
     return done.returncode
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = WAIT, step: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(step)
 
 
 class CopyCounter:
@@ -99,19 +94,12 @@ def lake(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def login(lake: RunningLake, client: httpx.Client) -> httpx.Client:
-    token = client.post("/v1/auth/token", json={"username": lake.user, "password": lake.user_password})
-    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-    rucio = client.get("/rucio/auth/userpass", headers={"X-Rucio-Username": lake.user,
-                                                         "X-Rucio-Password": lake.user_password})  # fmt: skip
-    client.headers["X-Rucio-Auth-Token"] = rucio.headers["X-Rucio-Auth-Token"]
-    return client
+    """`client` logged in as the lake's user on both dialects."""
+    return rucio_login(http_login(client, lake.user, lake.user_password), lake.user, lake.user_password)
 
 
 def client(lake: RunningLake, tmp_path: Path) -> LakeClient:
-    settings = ClientSettings(url=lake.url, token_file=tmp_path / "alice.token")
-    logged_in = LakeClient(settings)
-    logged_in.login(lake.user, lake.user_password)
-    return logged_in
+    return connect(lake, tmp_path, lake.user, lake.user_password)
 
 
 def upload_dataset(lake: RunningLake, tmp_path: Path) -> dict[str, bytes]:
@@ -201,9 +189,9 @@ def test_a_postgres_restart_mid_rule_ends_with_the_rule_ok_and_every_replica_ver
         rule = api.post("/v1/rules", json={"scope": SCOPE, "name": DATASET, "rse_expression": DEST})
         assert rule.status_code == 201, rule.text
         rule_id = rule.json()["id"]
-        wait_for("the first copies", lambda: done_transfers(lake, rule_id) >= 20, timeout=30, step=0.02)
+        wait_for(lambda: done_transfers(lake, rule_id) >= 20, timeout=30, step=0.02, what="the first copies")
         pg_cluster("restart")  # sessions terminated mid-transaction, back within a second or two
-        wait_for("more copies", lambda: done_transfers(lake, rule_id) >= 150, timeout=60, step=0.02)
+        wait_for(lambda: done_transfers(lake, rule_id) >= 150, timeout=60, step=0.02, what="more copies")
         pg_cluster("stop")  # and now for long enough to look at the API meanwhile
         stopped, started_before = time.monotonic(), len(copies.copies)
         try:
@@ -211,7 +199,7 @@ def test_a_postgres_restart_mid_rule_ends_with_the_rule_ok_and_every_replica_ver
             time.sleep(max(0.0, DOWN_FOR - (time.monotonic() - stopped)))
         finally:
             pg_cluster("start")
-        wait_for("the rule to be OK", lambda: api.get(f"/v1/rules/{rule_id}").json().get("state") == "OK")
+        wait_for(lambda: api.get(f"/v1/rules/{rule_id}").json().get("state") == "OK", WAIT, 0.1, "the rule to be OK")
         assert [r.state for r in uploader.upload([late], SOURCE, SCOPE)] == ["AVAILABLE"]  # the refusal left nothing
     assert started_before < FILES, "every copy had started before the database went away: nothing was tested"
     assert_rule_done_once_per_file(lake, rule_id, files, copies)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lake.testing.server import free_ports
+from lake.testing.net import free_ports
 
 pytestmark = pytest.mark.integration
 LAKE = str(Path(sys.executable).with_name("lake"))

@@ -19,7 +19,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 
 from lake.core.scopes import StorageOp, storage_scope
@@ -36,6 +34,8 @@ from lake.daemons.registry import all_daemons
 from lake.logic.auth.issuer import TokenIssuer
 from lake.testing.issuer import LocalIssuer, running_issuer
 from lake.testing.server import RunningLake, running_lake
+from lake.testing.tokens import claims
+from lake.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 LAKE = str(Path(sys.executable).with_name("lake"))
@@ -164,15 +164,8 @@ def _json_lines(output: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
 
 
-def _claims(token: str) -> dict[str, Any]:
-    return dict(jwt.decode(token, options={"verify_signature": False}))
-
-
 def _wait(what: str, done: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT
-    while not done():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
+    wait_for(done, WAIT, 0.5, what)
 
 
 def _device_login(lake: Lake, env: dict[str, str]) -> None:
@@ -252,16 +245,22 @@ def _delete(lake: Lake, run: Callable[..., str], did: str, contents: dict[str, b
 
 
 def _storage_tokens_are_path_scoped(lake: Lake, contents: dict[str, bytes]) -> list[str]:
-    """Every storage token minted for this dataset names exact paths of it; the transfers' and the reaper's
-    name one file each. Returns those tokens."""
-    mine = [x for x in lake.minted.issued if any(p.endswith(name) for p in x[2] for name in contents)]
+    """Every storage token minted for this dataset names exact paths of it: the user's and the reaper's name
+    files (the reaper's one each), a transfer's one file or, for a bulk pull of small files, the directories
+    of the files it pulls. Returns those tokens."""
+    files = {p for x in lake.minted.issued for p in x[2] if p.rsplit("/", 1)[-1] in contents}
+    directories = {p.rsplit("/", 1)[0] for p in files}
+    mine = [x for x in lake.minted.issued if x[2] and (set(x[2]) <= files or set(x[2]) <= directories)]
     subjects = {subject for subject, *_ in mine}
     assert {"lake-transfer", "lake-reaper", lake.running.user} <= subjects
     for subject, op, paths, token in mine:
-        scopes = _claims(token)["scope"].split()
+        scopes = claims(token)["scope"].split()
         assert scopes == [storage_scope(op, path) for path in sorted(set(paths))]
-        assert all(path.startswith("/") and path.rsplit("/", 1)[1] in contents for path in paths)
-        assert subject == lake.running.user or len(paths) == 1
+        assert all(path.startswith("/") for path in paths)
+        if set(paths) <= directories:
+            assert subject == "lake-transfer" and op in (StorageOp.CREATE, StorageOp.READ)
+        else:
+            assert subject == lake.running.user or len(paths) == 1
     assert {op for _, op, _, _ in mine} >= {StorageOp.CREATE, StorageOp.READ, StorageOp.MODIFY}
     return [token for *_, token in mine]
 
@@ -269,7 +268,8 @@ def _storage_tokens_are_path_scoped(lake: Lake, contents: dict[str, bytes]) -> l
 def _log_holds_no_secret(lake: Lake, secrets: list[str]) -> None:
     """The captured log saw the storage traffic, and no password, token or token signature."""
     text = lake.log_file.read_text()
-    assert re.search(r'"COPY /', text) and "daemon transfer_worker" in text, "the lake's log was not captured"
+    copies = re.search(r'"(COPY /|POST /\.well-known/lake-pull)', text)
+    assert copies and "daemon transfer_worker" in text, "the lake's log was not captured"
     assert JWT_START not in text, "a token is in the lake's log"
     for secret in [lake.running.user_password, lake.running.root_password, *secrets]:
         for part in (secret, secret.rsplit(".", 1)[-1]):
@@ -309,14 +309,14 @@ def test_device_login_once_then_tokens_alone_upload_replicate_download_delete_an
 
     storage_tokens = _workflow(lake, run, tmp_path, "wf-device", break_the_access_token)
     renewed = token_file.read_text().strip()
-    assert renewed not in seen and _claims(renewed)["sub"] == lake.running.user
+    assert renewed not in seen and claims(renewed)["sub"] == lake.running.user
     assert (tmp_path / "token.refresh").read_text().strip() == refresh
     _log_holds_no_secret(lake, [*seen, renewed, *storage_tokens])
 
 
 def test_external_issuer_token_alone_uploads_replicates_downloads_and_deletes(lake, tmp_path):
     token = lake.issuer.mint(EXTERNAL_SUBJECT, lake.running.settings.api_audience)
-    assert _claims(token)["iss"] == lake.issuer.url != lake.running.settings.issuer
+    assert claims(token)["iss"] == lake.issuer.url != lake.running.settings.issuer
     token_file = tmp_path / "token"
     env = _env(lake.running.url, token_file, token=token)
     run = functools.partial(_user_cli, lake, env)

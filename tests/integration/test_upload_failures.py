@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from lake.db.schema import replicas
-from lake.db.schema_policy import rules
+from lake.db.schema_replication import rules
+from lake.testing.clients import login
 from lake.testing.server import running_lake
 
 pytestmark = pytest.mark.integration
@@ -27,9 +28,7 @@ def lake(tmp_path_factory):
 @pytest.fixture
 def api(lake):
     with httpx.Client(base_url=lake.url) as client:
-        token = client.post("/v1/auth/token", json={"username": lake.user, "password": lake.user_password})
-        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        yield client
+        yield login(client, lake.user, lake.user_password)
 
 
 def ticket(api, lake, name, data=DATA):

@@ -8,28 +8,19 @@ import pytest
 from sqlalchemy import select, text
 
 from lake.core.models import RegisterFilesIn
-from lake.core.policy import Grouping, RuleIn
+from lake.core.replication import Grouping, RuleIn
 from lake.db import bulk
 from lake.db import schema as t
-from lake.db.schema_policy import events, locks, transfers
+from lake.db.schema_replication import events, locks, transfers
 from lake.logic.catalog import replicas
 from lake.logic.rules import locks as lock_ops
 from lake.logic.rules import rules
-from lake.testing.factories import ALICE, ROOT, add_dataset, add_rses, file_in
-
-SITES = {
-    "CERN-DISK": {"country": "CH", "tier": 0},
-    "DESY-DISK": {"country": "DE", "tier": 1},
-    "KIT-DISK": {"country": "DE", "tier": 1},
-    "PIC-DISK": {"country": "ES", "tier": 1},
-}
+from lake.testing.factories import ALICE, GRID_SITES, ROOT, add_dataset, file_in
 
 
 @pytest.fixture
-def conn(services):
-    with services.db.transaction() as connection:
-        add_rses(connection, SITES)
-        yield connection
+def sites():
+    return GRID_SITES
 
 
 def rule(conn, expression="tier=1", copies=2, caller=ALICE, **extra):

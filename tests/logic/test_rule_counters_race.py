@@ -8,8 +8,8 @@ import threading
 
 from sqlalchemy import select
 
-from lake.core.policy import LockState, RuleIn
-from lake.db.schema_policy import rules, transfers
+from lake.core.replication import LockState, RuleIn
+from lake.db.schema_replication import rules, transfers
 from lake.logic.rules import locks as lock_logic
 from lake.logic.rules import rules as rule_logic
 from lake.logic.transfers.outcome import lock_rules

@@ -8,27 +8,18 @@ from sqlalchemy import select
 from lake.core.errors import DuplicateRule, InsufficientTargetRSEs, InvalidRSEExpression, QuotaExceeded
 from lake.core.models import DIDRef, RegisterFilesIn
 from lake.core.partition import Partition
-from lake.core.policy import Grouping, LimitIn, RuleIn, RuleUpdate
+from lake.core.replication import Grouping, LimitIn, RuleIn, RuleUpdate
 from lake.db import schema as t
-from lake.db.schema_policy import events, locks, transfers
+from lake.db.schema_replication import events, locks, transfers
 from lake.logic.catalog import contents, replicas
 from lake.logic.rules import quotas, rules
 from lake.logic.rules.evaluator import evaluate_updates
-from lake.testing.factories import ALICE, ROOT, add_dataset, add_rses, file_in
-
-SITES = {
-    "CERN-DISK": {"country": "CH", "tier": 0},
-    "DESY-DISK": {"country": "DE", "tier": 1},
-    "KIT-DISK": {"country": "DE", "tier": 1},
-    "PIC-DISK": {"country": "ES", "tier": 1},
-}
+from lake.testing.factories import ALICE, GRID_SITES, ROOT, add_dataset, file_in
 
 
 @pytest.fixture
-def conn(services):
-    with services.db.transaction() as connection:
-        add_rses(connection, SITES)
-        yield connection
+def sites():
+    return GRID_SITES
 
 
 def rule(conn, name="ds", expression="tier=1", copies=2, caller=ALICE, **extra):

@@ -4,7 +4,7 @@ reaper remove the extra replicas from storage and catalog, while the uploads sta
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -13,23 +13,17 @@ from lake.client import LakeClient
 from lake.core.checksums import file_checksums
 from lake.core.lfn2pfn import lfn2path
 from lake.core.partition import Partition
-from lake.core.policy import RuleIn
+from lake.core.replication import RuleIn
 from lake.core.settings import ClientSettings
 from lake.logic.deletion.reaper import reap
+from lake.testing import waiting
 from lake.testing.server import running_lake
 
 pytestmark = pytest.mark.integration
 FILES = 200
 
 
-def wait_for(predicate, timeout: float = 90.0, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
+wait_for = partial(waiting.wait_for, timeout=90.0, step=0.5)
 
 
 def stored(lake, rse: str, name: str) -> Path:

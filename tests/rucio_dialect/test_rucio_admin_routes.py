@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import zlib
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
 from lake.api.app import create_app
-from lake.testing.plugin import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.accounts import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.clients import rucio_login
+from lake.testing.factories import rucio_file as _file
 
 
 def _login(app: object, username: str, password: str) -> TestClient:
     client = TestClient(app, raise_server_exceptions=False, base_url="http://lake.test/rucio")  # type: ignore[arg-type]
-    r = client.get("/auth/userpass", headers={"X-Rucio-Username": username, "X-Rucio-Password": password})
-    assert r.status_code == 200, r.text
-    client.headers["X-Rucio-Auth-Token"] = r.headers["X-Rucio-Auth-Token"]
-    return client
+    return rucio_login(client, username, password, prefix="")
 
 
 @pytest.fixture
@@ -110,11 +108,6 @@ def test_limits_and_usage_local_and_global(clients):
     assert root.delete("/accounts/alice/limits/local/SITE-A").status_code == 200
     (usage,) = _lines(root.get("/accounts/alice/usage/local/SITE-A").text)
     assert usage["bytes_limit"] == float("inf")  # no limit is unlimited in Lake, sent as `Infinity`
-
-
-def _file(name: str) -> dict:
-    data = name.encode()
-    return {"scope": "user.alice", "name": name, "bytes": len(data), "adler32": f"{zlib.adler32(data):08x}"}
 
 
 def test_dataset_replicas_associated_rules_move_and_reduce(clients):

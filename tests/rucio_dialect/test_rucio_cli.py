@@ -6,18 +6,17 @@ Install the client with `bash scripts/install-rucio-client.sh`; without it these
 from __future__ import annotations
 
 import os
-import subprocess
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rucio_venv import RUCIO_VENV, python, rucio, rucio_env
 
 from lake.testing.server import RunningLake, running_lake
 
 pytestmark = pytest.mark.integration
 
-RUCIO_VENV = Path(__file__).resolve().parents[2] / ".venv-rucio" / "bin"
 if not (RUCIO_VENV / "rucio").exists():
     pytest.skip("rucio-clients not installed: run scripts/install-rucio-client.sh", allow_module_level=True)
 
@@ -53,37 +52,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLake]:
 
 @pytest.fixture(scope="module")
 def env(lake: RunningLake, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("rucio-home")
-    config = home / "rucio.cfg"
-    config.write_text(
-        textwrap.dedent(f"""
-        [client]
-        rucio_host = {lake.url}/rucio
-        auth_host = {lake.url}/rucio
-        auth_type = userpass
-        username = {lake.user}
-        password = {lake.user_password}
-        account = {lake.user}
-        ca_cert = {lake.ca_cert}
-        auth_token_file_path = {home}/token
-        request_retries = 1
-    """)
-    )
-    return {**os.environ, "RUCIO_CONFIG": str(config), "HOME": str(home)}
-
-
-def rucio(env: dict[str, str], *args: str, ok: bool = True) -> str:
-    result = subprocess.run([str(RUCIO_VENV / "rucio"), *args], env=env, capture_output=True, text=True, timeout=120)
-    output = result.stdout + result.stderr
-    assert (result.returncode == 0) == ok, f"rucio {' '.join(args)} -> {result.returncode}\n{output}"
-    return output
-
-
-def python(env: dict[str, str], script: str) -> str:
-    result = subprocess.run([str(RUCIO_VENV / "python"), "-c", script], env=env, capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return rucio_env(lake, tmp_path_factory.mktemp("rucio-home"), lake.user, lake.user_password, lake.user)
 
 
 def test_python_client_registers_files_in_a_dataset(env: dict[str, str]) -> None:

@@ -3,45 +3,29 @@
 from __future__ import annotations
 
 import re
-import zlib
 
 import orjson
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from lake.api.app import create_app
 from lake.api.deps import public
 from lake.api.rucio.app import create_rucio_app
 from lake.api.rucio.auth import rucio_caller
-from lake.core.models import ProtocolIn, RSEIn
-from lake.logic.catalog import rses
-from lake.testing.plugin import ROOT, USER, USER_PASSWORD
+from lake.testing.accounts import USER, USER_PASSWORD
+from lake.testing.clients import rucio_login
+from lake.testing.factories import add_rses
+from lake.testing.factories import rucio_file as _file
+from lake.testing.routes import api_routes, dependency_calls
 
 RFC1123_UTC = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} UTC$")
 
 
-def _walk(routes):
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        for attr in ("original_router", "routes"):
-            inner = getattr(route, attr, None)
-            if inner is not None and hasattr(inner, "routes"):
-                yield from _walk(inner.routes)
-
-
-def _calls(dependant):
-    yield dependant.call
-    for sub in dependant.dependencies:
-        yield from _calls(sub)
-
-
 def test_every_rucio_route_needs_the_token_except_ping_auth_and_traces(services):
-    routes = list(_walk(create_rucio_app(services).router.routes))
+    routes = list(api_routes(create_rucio_app(services).router.routes))
     assert len(routes) > 35
     for route in routes:
-        calls = set(_calls(route.dependant))
+        calls = set(dependency_calls(route.dependant))
         if route.path == "/ping" or route.path.startswith("/auth/") or route.path == "/traces":
             assert public in calls and rucio_caller not in calls, route.path
         else:
@@ -52,19 +36,9 @@ def test_every_rucio_route_needs_the_token_except_ping_auth_and_traces(services)
 def rucio(services):
     """The native app (with /rucio mounted), logged in as alice through the dialect, with two RSEs."""
     with services.db.transaction() as conn:
-        for name, port in (("SITE-A", 9001), ("SITE-B", 9002)):
-            rses.add_rse(conn, ROOT, RSEIn(name=name, attributes={"tier": 1}))
-            rses.add_protocol(conn, ROOT, name, ProtocolIn(scheme="http", hostname="se.test", port=port))
+        add_rses(conn, {"SITE-A": {"tier": 1}, "SITE-B": {"tier": 1}}, port=9001, hostname="se.test")
     with TestClient(create_app(services), raise_server_exceptions=False, base_url="http://lake.test/rucio") as client:
-        r = client.get("/auth/userpass", headers={"X-Rucio-Username": USER, "X-Rucio-Password": USER_PASSWORD})
-        assert r.status_code == 200, r.text
-        client.headers["X-Rucio-Auth-Token"] = r.headers["X-Rucio-Auth-Token"]
-        yield client
-
-
-def _file(name: str) -> dict:
-    data = name.encode()
-    return {"scope": "user.alice", "name": name, "bytes": len(data), "adler32": f"{zlib.adler32(data):08x}"}
+        yield rucio_login(client, USER, USER_PASSWORD, prefix="")
 
 
 def test_userpass_login_returns_token_headers_and_validate_reads_them(rucio):

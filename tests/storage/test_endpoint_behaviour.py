@@ -10,7 +10,8 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from lake.core.settings import EndpointSettings
 from lake.endpoint import create_app
 from lake.logic.auth.keystore import KeyStore
 from lake.storage import get_backend
+from lake.testing import waiting
 from lake.testing.endpoint import TEST_ISSUER, running_endpoint
+from lake.testing.endpoint import start_put as _raw_put
 
 DATA = os.urandom(300_000)
 
@@ -49,13 +52,7 @@ def no_temp_files(root: Path) -> bool:
     return not any(name.startswith(".lake.") for _, _, names in os.walk(root) for name in names)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+wait_for = partial(waiting.eventually, timeout=3.0)
 
 
 # tokens
@@ -121,14 +118,6 @@ def test_stage_does_not_read_but_may_stat(origin: str, admin: str, mint) -> None
 
 
 # uploads that must leave nothing behind
-
-
-def _raw_put(origin: str, path: str, token: str, declared: int, body: bytes) -> socket.socket:
-    host, port = origin.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)))
-    head = f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Length: {declared}\r\n\r\n"
-    sock.sendall(head.encode() + body)
-    return sock
 
 
 def test_interrupted_put_leaves_no_file(origin: str, admin: str, endpoint: EndpointSettings) -> None:

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -15,8 +15,9 @@ from lake.core.settings import EndpointSettings
 from lake.endpoint.upload import BLOCK
 from lake.logic.auth.keystore import KeyStore
 from lake.storage import localfs
+from lake.testing import waiting
 from lake.testing.cache import running_cache
-from lake.testing.endpoint import endpoint_process, running_endpoint
+from lake.testing.endpoint import endpoint_process, running_endpoint, start_put
 from lake.testing.issuer import JWKS, running_issuer
 
 NO_RIGHTS_PATHS = ("/b/exists", "/b/missing", "/b/dir", "/b/dir/missing", "/b/nodir/child", "/b/.lake.tmp.x")
@@ -40,26 +41,11 @@ def put(origin: str, path: str, token: str, data: bytes, **headers: str) -> http
     return httpx.put(f"{origin}{path}", content=data, headers=auth(token, **headers))
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+wait_for = partial(waiting.eventually, timeout=10.0)
 
 
 def temp_files(root: Path) -> list[Path]:
     return [Path(d) / name for d, _, names in os.walk(root) for name in names if localfs.is_internal(name)]
-
-
-def start_put(origin: str, path: str, token: str, declared: int, first: bytes) -> socket.socket:
-    """A PUT whose body is still being sent: the headers and a first piece."""
-    host, port = origin.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)))
-    head = f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Length: {declared}\r\n\r\n"
-    sock.sendall(head.encode() + first)
-    return sock
 
 
 def response_status(sock: socket.socket) -> int:

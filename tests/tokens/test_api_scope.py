@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lake.db import schema as t
-from lake.testing.plugin import USER, USER_PASSWORD
+from lake.testing.accounts import USER, USER_PASSWORD
 
 TOKEN = "/v1/oauth/token"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from lake.core.clock import utcnow
 from lake.db import schema_auth as ta
-from lake.testing.plugin import USER, USER_PASSWORD
+from lake.testing.accounts import USER, USER_PASSWORD
 
 DEVICE = "/v1/oauth/device_authorization"
 TOKEN = "/v1/oauth/token"

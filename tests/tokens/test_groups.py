@@ -1,18 +1,14 @@
 """Groups: the WLCG grammar, admin routes, and `wlcg.groups` in tokens from every account grant."""
 
-import jwt
 import pytest
 
 from lake.core.errors import InvalidInput
 from lake.logic.auth.groups import validate_group
-from lake.testing.plugin import USER, USER_PASSWORD
+from lake.testing.accounts import USER, USER_PASSWORD
+from lake.testing.tokens import claims as _claims
 
 TOKEN = "/v1/oauth/token"
 STORAGE = "https://storage.example.org"
-
-
-def _claims(token):
-    return jwt.decode(token, options={"verify_signature": False})
 
 
 def _password(api, scope):

@@ -21,8 +21,8 @@ from lake.core.errors import InvalidToken
 from lake.core.scopes import StorageOp, storage_allowed
 from lake.core.tokens import TokenValidator
 from lake.logic.auth.keystore import KeyStore
+from lake.testing.accounts import USER, USER_PASSWORD
 from lake.testing.endpoint import running_endpoint
-from lake.testing.plugin import USER, USER_PASSWORD
 
 ISSUER = "https://issuer.hostile.test"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"

@@ -2,20 +2,16 @@
 
 import base64
 
-import jwt
 import pytest
 
-from lake.testing.plugin import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.accounts import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.tokens import claims as _claims
 
 TOKEN = "/v1/oauth/token"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 REFRESH_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
 STORAGE = "https://storage.example.org"
-
-
-def _claims(token):
-    return jwt.decode(token, options={"verify_signature": False})
 
 
 def _password(api, scope=None, audience=None, username=USER, password=USER_PASSWORD, **extra):

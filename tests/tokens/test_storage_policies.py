@@ -3,7 +3,7 @@
 import jwt
 import pytest
 
-from lake.testing.plugin import USER, USER_PASSWORD
+from lake.testing.accounts import USER, USER_PASSWORD
 
 TOKEN = "/v1/oauth/token"
 POLICIES = "/v1/storage-policies"

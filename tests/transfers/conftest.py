@@ -15,23 +15,21 @@ from sqlalchemy import select
 from lake.client import LakeClient
 from lake.core.models import ProtocolDomains
 from lake.core.partition import Partition
-from lake.core.policy import RuleIn, RuleOut
-from lake.core.settings import ClientSettings
+from lake.core.replication import RuleIn, RuleOut
 from lake.daemons import rule_repairer, transfer_worker
 from lake.daemons.base import DaemonContext
 from lake.db import schema as t
-from lake.db.schema_policy import events, transfers
+from lake.db.schema_replication import events, transfers
 from lake.logic import heartbeats
-from lake.logic.auth.policy import Caller
 from lake.logic.catalog import rses
 from lake.logic.rules import repair, rules
-from lake.logic.transfers import outcome
+from lake.logic.transfers import batch, outcome
 from lake.storage.localfs import INTERNAL_PREFIX
+from lake.testing.accounts import ALICE, ROOT
+from lake.testing.clients import connect
 from lake.testing.server import RunningLake, running_lake
 
 SCOPE = "user.alice"
-ROOT = Caller(account="root", admin=True)
-ALICE = Caller(account="alice", admin=False)
 
 
 class Harness:
@@ -44,9 +42,7 @@ class Harness:
 
     # -- data in ----------------------------------------------------------------------------------------------
     def client(self) -> LakeClient:
-        client = LakeClient(ClientSettings(url=self.running.url, token_file=self.tmp_path / "alice.token"))
-        client.login(self.running.user, self.running.user_password)
-        return client
+        return connect(self.running, self.tmp_path, self.running.user, self.running.user_password)
 
     def upload(self, rse: str, dataset: str, files: dict[str, bytes]) -> None:
         """Upload real files into a dataset on one RSE through the python client."""
@@ -132,6 +128,12 @@ class Harness:
     def temp_files(self) -> list[Path]:
         root = self.running.settings.data_dir / "storage"
         return [p for p in root.rglob("*") if p.name.startswith(INTERNAL_PREFIX) and p.is_file()]
+
+
+@pytest.fixture
+def one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No bulk pulls: every file is its own copy and takes a whole slot of the limits (the per-file path)."""
+    monkeypatch.setattr(batch, "SMALL_FILE", -1)
 
 
 @pytest.fixture

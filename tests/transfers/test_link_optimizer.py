@@ -17,11 +17,11 @@ from lake.cli.main import app
 from lake.client import LakeClient
 from lake.core.clock import utcnow
 from lake.core.partition import Partition
-from lake.core.policy import RuleIn
+from lake.core.replication import RuleIn
 from lake.core.settings import ClientSettings
 from lake.daemons import link_optimizer
 from lake.daemons.base import DaemonContext
-from lake.db.schema_policy import events, link_limits, transfers
+from lake.db.schema_replication import events, link_limits, transfers
 from lake.logic.catalog import rses
 from lake.logic.monitoring.events import record
 from lake.logic.rules import rules
@@ -34,10 +34,8 @@ SITES = {"SRC-A": {}, "DST-1": {}, "DST-2": {}}
 
 
 @pytest.fixture
-def conn(services):
-    with services.db.transaction() as connection:
-        add_rses(connection, SITES)
-        yield connection
+def sites():
+    return SITES
 
 
 def rse_id(conn, name: str) -> str:
@@ -135,7 +133,7 @@ def test_links_outside_the_partition_are_left_to_other_instances(conn):
     assert len(optimize(conn, mine)) == 1
 
 
-def test_claim_runs_more_than_the_default_on_a_link_the_optimizer_raised(conn):
+def test_claim_runs_more_than_the_default_on_a_link_the_optimizer_raised(conn, one_by_one):
     add_dataset(conn, "ds", [f"f{i}" for i in range(12)], "SRC-A")
     rules.add_rule(conn, ALICE, RuleIn(scope="user.alice", name="ds", rse_expression="DST-1", copies=1))
     decided(conn, "DST-1", limit=7, throughput=1 * MB)

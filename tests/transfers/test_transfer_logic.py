@@ -23,18 +23,19 @@ from lake.core.errors import (
 )
 from lake.core.models import DistanceIn, RegisterFilesIn, RSEUpdate
 from lake.core.partition import Partition
-from lake.core.policy import ErrorCategory, LockState, RuleIn
+from lake.core.replication import ErrorCategory, LockState, RuleIn
 from lake.db import schema as t
-from lake.db.schema_policy import locks, rules, transfers
+from lake.db.schema_replication import locks, rules, transfers
 from lake.logic.catalog import replicas, rses
 from lake.logic.rules import repair
 from lake.logic.rules import rules as rule_logic
 from lake.logic.rules.locks import move_lock_states, refresh_rules
-from lake.logic.transfers.claim import claim, recover_orphans
+from lake.logic.transfers.batch import SMALL_FILE
+from lake.logic.transfers.claim import LINK_LIMIT, SMALL_PER_SLOT, claim, recover_orphans, weight
 from lake.logic.transfers.failures import TransferFailed, categorize, error_text, tried_sources
 from lake.logic.transfers.outcome import BACKOFF_CAP, backoff, fail
 from lake.logic.transfers.sources import SourceRanker, Topology, available_replicas
-from lake.testing.factories import ALICE, ROOT, add_dataset, add_rses, file_in
+from lake.testing.factories import ALICE, ROOT, add_dataset, file_in
 
 SITES = {
     "SRC-A": {"tier": 0},
@@ -46,10 +47,8 @@ SITES = {
 
 
 @pytest.fixture
-def conn(services):
-    with services.db.transaction() as connection:
-        add_rses(connection, SITES)
-        yield connection
+def sites():
+    return SITES
 
 
 def add_rule(conn, dataset: str, expression: str, copies: int = 1, **extra) -> str:
@@ -64,7 +63,7 @@ def queued(conn, rule_id: str | None = None) -> list:
     return list(conn.execute(query))
 
 
-def test_claim_respects_link_and_destination_limits(conn):
+def test_claim_respects_link_and_destination_limits(conn, one_by_one):
     add_dataset(conn, "ds", [f"f{i}" for i in range(12)], "SRC-A")
     add_rule(conn, "ds", "tier=1", copies=3)  # 36 transfers, all from SRC-A
     rses.set_attribute(conn, ROOT, "DST-3", "max_transfers_per_link", 2)
@@ -77,6 +76,21 @@ def test_claim_respects_link_and_destination_limits(conn):
     assert [j.dest_rse for j in claim(conn, Partition(), "w2", limit=100).jobs] == ["DST-1"]
     submitted = conn.execute(select(transfers.c.worker).where(transfers.c.state == "SUBMITTED")).scalars().all()
     assert Counter(submitted) == {"w1": 10, "w2": 1}
+
+
+def test_small_bulk_pulls_take_a_fraction_of_a_slot_and_big_files_a_whole_one(conn):
+    """A small first-attempt pull (batched into bulk pulls) takes 1/SMALL_PER_SLOT of a slot of the link's
+    and destination's limits; a file above SMALL_FILE a whole slot, as before."""
+    add_dataset(conn, "small", [f"s{i}" for i in range(300)], "SRC-A")
+    add_dataset(conn, "big", [f"b{i}" for i in range(6)], "SRC-A", size=SMALL_FILE + 1)
+    add_rule(conn, "small", "DST-1")
+    jobs = claim(conn, Partition(), "w1", limit=1000).jobs
+    assert len(jobs) == LINK_LIMIT * SMALL_PER_SLOT  # the link's 4 slots, 64 small pulls each
+    assert all(weight(job.transfer, job.route) == 1 / SMALL_PER_SLOT for job in jobs)
+    add_rule(conn, "big", "DST-2")
+    big = claim(conn, Partition(), "w1", limit=1000).jobs
+    assert [job.dest_rse for job in big] == ["DST-2"] * LINK_LIMIT
+    assert all(weight(job.transfer, job.route) == 1.0 for job in big)
 
 
 def test_claim_takes_higher_priority_first_and_skips_backoff_and_other_partitions(conn):

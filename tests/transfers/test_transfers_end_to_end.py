@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import logging
-import random
-import zlib
 from typing import Any
 
 import pytest
 
 from lake.core.models import DistanceIn
-from lake.core.policy import ErrorCategory
+from lake.core.replication import ErrorCategory
 from lake.logic.catalog import rses
 from lake.testing.factories import ROOT as ROOT_CALLER
-from lake.testing.server import free_ports
+from lake.testing.factories import adler32
+from lake.testing.factories import seeded_bytes as payload
+from lake.testing.net import free_ports
 
 pytestmark = pytest.mark.integration
-
-
-def payload(name: str, size: int) -> bytes:
-    """Deterministic random bytes per file name."""
-    return random.Random(name).randbytes(size)
-
-
-def adler32(data: bytes) -> str:
-    return f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
 
 
 FILES = {f"f{i}.dat": payload(f"f{i}", 40_000 + i) for i in range(3)}

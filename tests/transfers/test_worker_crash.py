@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 import zlib
 from collections import Counter
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,21 +19,19 @@ from sqlalchemy import delete, select, update
 from lake.core.clock import utcnow
 from lake.core.partition import Partition
 from lake.db import schema as t
-from lake.db.schema_policy import heartbeats
+from lake.db.schema_replication import heartbeats
 from lake.logic.catalog import rses
 from lake.logic.rules import rules
 from lake.logic.transfers.claim import claim
 from lake.logic.transfers.execute import Backends, run
 from lake.logic.transfers.worker import process
+from lake.testing import waiting
 from lake.testing.factories import ALICE
+from lake.testing.factories import seeded_bytes as payload
 
 pytestmark = pytest.mark.integration
 
 WORKER = "transfer_worker"
-
-
-def payload(name: str, size: int) -> bytes:
-    return random.Random(name).randbytes(size)
 
 
 def start_worker_process(lake) -> subprocess.Popen[bytes]:
@@ -47,11 +45,7 @@ def start_worker_process(lake) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_for(condition, timeout: float = 15.0, step: float = 0.01) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(step)
+wait_for = partial(waiting.wait_for, timeout=15.0, step=0.01)
 
 
 def other_instances(lake) -> list[str]:

@@ -9,7 +9,7 @@ from lake.logic.transfers import execute
 from lake.logic.transfers.claim import LINK_LIMIT
 
 
-def test_worker_refills_slots_as_copies_finish_and_keeps_the_link_limit(lake, monkeypatch):
+def test_worker_refills_slots_as_copies_finish_and_keeps_the_link_limit(lake, monkeypatch, one_by_one):
     """One slow copy does not hold back the others (no waiting for a whole batch), and never more than
     LINK_LIMIT copies run at once on the link."""
     lake.upload("CERN-DISK", "ds", {f"f{i:02d}": b"x" * 100 for i in range(12)})

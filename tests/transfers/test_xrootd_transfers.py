@@ -16,7 +16,6 @@ import signal
 import socket
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,13 @@ from typing import Any
 import pytest
 
 from lake.core.models import ProtocolDomains, ProtocolIn, RSEIn
-from lake.core.policy import ErrorCategory
+from lake.core.replication import ErrorCategory
 from lake.logic.auth.keystore import KeyStore
 from lake.logic.catalog import rses
 from lake.logic.transfers.paths import HTTP_PULL, HTTP_PUSH, ROOT_TPC, STREAM
 from lake.testing.factories import ROOT as ROOT_CALLER
+from lake.testing.factories import adler32
+from lake.testing.net import wait_refused
 from lake.testing.xrootd import TrustedIssuer, XRootDServer, running_xrootd, xrootd_available
 
 pytestmark = [
@@ -43,10 +44,6 @@ PLAIN = ProtocolDomains(read=1, write=1, delete=1)
 
 def payload(name: str, size: int) -> bytes:
     return (name.encode() * (size // len(name) + 1))[:size] if size > MiB else os.urandom(size)
-
-
-def adler32(data: bytes) -> str:
-    return f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
 
 
 FILES = {f"x{i}.dat": os.urandom(30_000 + i) for i in range(3)}
@@ -223,14 +220,7 @@ def gone(server: XRootDServer) -> None:
     """Stop the daemon for good (SIGTERM) and wait until its port refuses connections."""
     os.kill(server.pid, signal.SIGTERM)
     port = int(server.root_url.rsplit(":", 1)[1])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        except OSError:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the xrootd daemon did not stop")
+    wait_refused(port, "the xrootd daemon")
 
 
 def assert_retried_later(grid: Grid, rule_id: str, transfer: Any, dest: str) -> None:

@@ -7,18 +7,24 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from sqlalchemy import Connection
 
+from lake.api.streaming import stream_lines
 from lake.core.errors import Unauthenticated
+from lake.core.models import BIGINT_MAX
 from lake.core.tokens import TokenClaims
 from lake.logic.auth import accounts
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.services import Services
 
 ADMIN_CACHE_SECONDS = 5.0
+# A query argument beyond what the catalog stores is a malformed request, not a database error.
+Limit = Annotated[int | None, Query(ge=1, le=BIGINT_MAX, description="at most this many items")]
 
 
 async def services(request: Request) -> Services:
@@ -53,7 +59,13 @@ class _AdminCache:
 admin_cache = _AdminCache()
 
 
-async def current_caller(request: Request, svc: ServicesDep) -> Caller:
+# Only declares the token in the OpenAPI document of every route that needs one: `current_caller` reads the header.
+bearer_scheme = HTTPBearer(scheme_name="bearer", bearerFormat="JWT", auto_error=False)
+
+
+async def current_caller(
+    request: Request, svc: ServicesDep, _declared: Annotated[Any, Depends(bearer_scheme)]
+) -> Caller:
     """The account behind the bearer token; every non-public route depends on this.
 
     Async on purpose: validation is cached CPU work, so it runs on the loop instead of a thread hop.
@@ -78,34 +90,16 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 
 def ndjson(svc: Services, produce: Callable[[Connection], Iterator[BaseModel]]) -> StreamingResponse:
     """Stream a listing as NDJSON in constant memory; errors before the first item still become HTTP errors."""
-    conn = svc.db.engine.connect().execution_options(stream_results=True, yield_per=2000)
-    try:
-        items = produce(conn)
-        first = next(items, None)
-    except BaseException:
-        conn.close()
-        raise
-    return StreamingResponse(_lines(conn, first, items), media_type="application/x-ndjson")
+    return stream_lines(svc, produce, _line, "application/x-ndjson")
 
 
-def _lines(conn: Connection, first: Any, items: Iterator[BaseModel]) -> Iterator[bytes]:
-    try:
-        if first is None:
-            return
-        batch = [_line(first)]
-        for item in items:
-            batch.append(_line(item))
-            if len(batch) >= 1000:
-                yield b"".join(batch)
-                batch = []
-        yield b"".join(batch)
-    finally:
-        conn.rollback()
-        conn.close()
+# Python-mode dumps and orjson's own datetime writer: naive catalog times leave as UTC (`...Z`, RFC 3339), as the
+# models' `Timestamp` says, at a quarter of the cost of a JSON-mode dump per line.
+_LINE = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
 
 
 def _line(item: BaseModel) -> bytes:
-    return orjson.dumps(item.model_dump(mode="json", exclude_none=True)) + b"\n"
+    return orjson.dumps(item.model_dump(exclude_none=True), default=to_jsonable_python, option=_LINE)
 
 
 def client_address(request: Request) -> str:

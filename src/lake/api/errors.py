@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lake.api.rucio.errors import RucioError
+from lake.api.rucio.errors import error_response as rucio_error_response
 from lake.core.errors import DatabaseUnavailable, InvalidInput, LakeError, NotFound
 from lake.db.engine import database_error
 
 log = logging.getLogger(__name__)
+RUCIO_PATH = re.compile(r"^/rucio(/|$)")
 
 
 def error_headers(error: LakeError) -> dict[str, str]:
@@ -43,7 +47,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(InvalidInput(f"malformed request: {problems}"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and RUCIO_PATH.match(request.url.path):
+            # Under /rucio but not routed there (Starlette's mount does not match a path holding a newline):
+            # Rucio's clients read Rucio's error format.
+            return rucio_error_response(RucioError("RucioException", "no such API route", 404))
         if exc.status_code == 404:
             return error_response(NotFound("no such API route"))
         error = LakeError(str(exc.detail))

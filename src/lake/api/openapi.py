@@ -1,24 +1,19 @@
 """What the native API's OpenAPI document says besides FastAPI's defaults: Lake's error answers (a malformed
-request is 400 `InvalidInput`, never FastAPI's 422), NDJSON listings, and the bearer token of non-public routes."""
+request is 400 `InvalidInput`, never FastAPI's 422), NDJSON listings, form bodies and parameter examples."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from lake.api.deps import current_caller
 from lake.core.errors import ERRORS_BY_CODE
 
 NDJSON = "application/x-ndjson"
-BEARER = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
 # Every status a Lake error has (a 500 is a bug, never a documented answer).
 ERROR_STATUSES = sorted({error.status for error in ERRORS_BY_CODE.values()} - {500})
 
@@ -87,26 +82,44 @@ def ndjson_of(model: type[BaseModel]) -> dict[str, Any]:
     return {"response_class": NDJSONResponse, "responses": {200: {"model": listing, "description": description}}}
 
 
-def _calls(dependant: Dependant) -> Iterator[Any]:
-    yield dependant.call
-    for sub in dependant.dependencies:
-        yield from _calls(sub)
+# Examples of the parameters many routes take, named as in the README (`make up` creates the RSEs, alice and her
+# scope): they show the expected shape, and a fuzzer's examples phase calls each operation with them.
+PARAMETER_EXAMPLES = {
+    "scope": "user.alice",
+    "name": "run42",
+    "rse": "CERN-DISK",
+    "account": "alice",
+    "key": "tier",
+    "scheme": "http",
+    "expression": "tier=1",
+    "rse_expression": "tier=1",
+    "source": "CERN-DISK",
+    "destination": "DESY-DISK",
+}
+
+
+def add_parameter_examples(document: dict[str, Any]) -> None:
+    """`PARAMETER_EXAMPLES` on every parameter of those names without an example of its own (a `name` outside a
+    `{scope}` path names an account)."""
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                name = parameter["name"]
+                if name in PARAMETER_EXAMPLES and "example" not in parameter and "examples" not in parameter:
+                    account = name == "name" and "{scope}" not in path
+                    parameter["example"] = PARAMETER_EXAMPLES["account" if account else name]
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Generate the document once, with the bearer scheme on every route that needs a token."""
+    """Generate the document once, with Lake's error schemas and the parameters' examples (the bearer scheme comes
+    from `deps.current_caller`, on every route that needs a token)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            components = document.setdefault("components", {})
-            components["securitySchemes"] = BEARER
-            schemas = components.setdefault("schemas", {})
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
             schemas |= {model.__name__: model.model_json_schema() for model in (ErrorOut, OAuthErrorOut)}
-            for route in app.routes:
-                if isinstance(route, APIRoute) and current_caller in set(_calls(route.dependant)):
-                    for method in route.methods or ():
-                        document["paths"][route.path_format][method.lower()]["security"] = [{"bearer": []}]
+            add_parameter_examples(document)
             app.openapi_schema = document
         return app.openapi_schema
 

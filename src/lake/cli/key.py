@@ -16,8 +16,11 @@ COLUMNS = ["kid", "algorithm", "state", "created_at", "retired_at", "published_u
 
 def _readable(key: dict[str, Any]) -> dict[str, Any]:
     """Unix times as ISO dates."""
-    times = {name: datetime.fromtimestamp(key[name], UTC).isoformat(timespec="seconds") for name in COLUMNS[3:]
-             if key.get(name) is not None}  # fmt: skip
+    times = {
+        name: datetime.fromtimestamp(key[name], UTC).isoformat(timespec="seconds")
+        for name in COLUMNS[3:]
+        if key.get(name) is not None
+    }
     return {**key, **times}
 
 

@@ -12,7 +12,7 @@ from lake.cli.common import client, did_arg, state
 from lake.cli.output import print_json, print_message, print_object, print_rows
 
 if TYPE_CHECKING:
-    from lake.core.policy import RuleOut
+    from lake.core.replication import RuleOut
 
 app = typer.Typer(help="Rules: keep N copies of a DID on RSEs matching an expression.", no_args_is_help=True)
 
@@ -54,14 +54,24 @@ def add(
     comment: Annotated[str | None, typer.Option("--comment")] = None,
 ) -> None:
     """Add a rule; prints its id (the whole rule with --json)."""
-    from lake.core.policy import RuleIn
+    from lake.core.replication import RuleIn
 
     scope, name = did_arg(did)
     fields = {
-        "scope": scope, "name": name, "copies": copies, "rse_expression": rse, "grouping": grouping.value.upper(),
-        "weight": weight, "lifetime": lifetime, "locked": locked, "activity": activity, "priority": priority,
-        "source_replica_expression": source, "purge_replicas": purge, "comments": comment,
-    }  # fmt: skip
+        "scope": scope,
+        "name": name,
+        "copies": copies,
+        "rse_expression": rse,
+        "grouping": grouping.value.upper(),
+        "weight": weight,
+        "lifetime": lifetime,
+        "locked": locked,
+        "activity": activity,
+        "priority": priority,
+        "source_replica_expression": source,
+        "purge_replicas": purge,
+        "comments": comment,
+    }
     spec = RuleIn.model_validate({key: value for key, value in fields.items() if value is not None})
     created = client(ctx).add_rule(spec)
     if state(ctx).json:
@@ -102,10 +112,11 @@ def update(
     comment: Annotated[str | None, typer.Option("--comment")] = None,
 ) -> None:
     """Change a rule (only the options given)."""
-    from lake.core.policy import RuleUpdate
+    from lake.core.replication import RuleUpdate
 
-    change = RuleUpdate(lifetime=lifetime, locked=lock, suspended=suspend, priority=priority, activity=activity,
-                        comments=comment)  # fmt: skip
+    change = RuleUpdate(
+        lifetime=lifetime, locked=lock, suspended=suspend, priority=priority, activity=activity, comments=comment
+    )
     if not change.model_dump(exclude_none=True):
         raise typer.BadParameter("nothing to change: give at least one option (see --help)")
     print_object(client(ctx).update_rule(rule_id, change), state(ctx).json)

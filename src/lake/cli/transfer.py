@@ -13,13 +13,21 @@ from lake.cli.output import print_json, print_rows
 
 if TYPE_CHECKING:
     from lake.core.monitoring import LinkLimitOut
-    from lake.core.policy import TransferOut
+    from lake.core.replication import TransferOut
 
 app = typer.Typer(help="Transfers: the copies rules ask for.", no_args_is_help=True)
 
 TRANSFER_COLUMNS = ["id", "did", "state", "link", "attempt", "error_category", "error"]
-LINK_COLUMNS = ["source_rse", "dest_rse", "limit", "throughput", "files_per_second", "successes", "failures",
-                "decided_at"]  # fmt: skip
+LINK_COLUMNS = [
+    "source_rse",
+    "dest_rse",
+    "limit",
+    "throughput",
+    "files_per_second",
+    "successes",
+    "failures",
+    "decided_at",
+]
 
 
 def _table_rows(transfers: Iterable[TransferOut]) -> Iterator[dict[str, Any]]:

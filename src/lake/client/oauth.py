@@ -127,8 +127,12 @@ class OAuthMixin(BaseClient):
         self._fresh_headers()
         if not self.token:
             raise Unauthenticated("not logged in: run `lake login`")
-        form = {"grant_type": EXCHANGE_GRANT, "subject_token": self.token, "subject_token_type": ACCESS_TYPE,
-                "requested_token_type": REFRESH_TYPE if refresh_client else ACCESS_TYPE}  # fmt: skip
+        form = {
+            "grant_type": EXCHANGE_GRANT,
+            "subject_token": self.token,
+            "subject_token_type": ACCESS_TYPE,
+            "requested_token_type": REFRESH_TYPE if refresh_client else ACCESS_TYPE,
+        }
         form |= {"scope": " ".join(scopes)} if scopes else {}
         form |= {"audience": " ".join(audiences)} if audiences else {}
         try:

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from lake.client.base import BaseClient
 from lake.core.monitoring import LinkLimitOut, RSEUsageOut
-from lake.core.policy import (
+from lake.core.replication import (
     EventOut,
     LimitIn,
     LimitOut,
@@ -37,8 +37,9 @@ class RuleMixin(BaseClient):
         """Ask for copies of a DID on RSEs matching an expression; the lake makes and keeps them."""
         return self._send_model("POST", "/v1/rules", spec, RuleOut)
 
-    def list_rules(self, account: str | None = None, scope: str | None = None, name: str | None = None,
-                   state: str | None = None) -> Iterator[RuleOut]:  # fmt: skip
+    def list_rules(
+        self, account: str | None = None, scope: str | None = None, name: str | None = None, state: str | None = None
+    ) -> Iterator[RuleOut]:
         params = {"account": account, "scope": scope, "name": name, "state": state}
         return self._ndjson(RuleOut, "/v1/rules", params)
 
@@ -64,8 +65,9 @@ class RuleMixin(BaseClient):
     def rule_locks(self, rule_id: str) -> Iterator[LockOut]:
         return self._ndjson(LockOut, f"{_rule(rule_id)}/locks")
 
-    def list_transfers(self, state: str | None = None, rule_id: str | None = None, rse: str | None = None,
-                       limit: int | None = None) -> Iterator[TransferOut]:  # fmt: skip
+    def list_transfers(
+        self, state: str | None = None, rule_id: str | None = None, rse: str | None = None, limit: int | None = None
+    ) -> Iterator[TransferOut]:
         """Transfers newest first; `rse` matches the source or the destination."""
         params = {"state": state, "rule_id": rule_id, "rse": rse, "limit": limit}
         return self._ndjson(TransferOut, "/v1/transfers", params)
@@ -88,7 +90,8 @@ class RuleMixin(BaseClient):
     def account_usage(self, account: str) -> Iterator[UsageOut]:
         return self._ndjson(UsageOut, f"{_account(account)}/usage")
 
-    def list_events(self, kind: str | None = None, rule_id: str | None = None, since_id: int = 0,
-                    limit: int | None = None) -> Iterator[EventOut]:  # fmt: skip
+    def list_events(
+        self, kind: str | None = None, rule_id: str | None = None, since_id: int = 0, limit: int | None = None
+    ) -> Iterator[EventOut]:
         params = {"kind": kind, "rule_id": rule_id, "since_id": since_id or None, "limit": limit}
         return self._ndjson(EventOut, "/v1/events", params)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 
 class DIDType(StrEnum):
@@ -33,6 +33,21 @@ class AccountType(StrEnum):
 class RSEType(StrEnum):
     DISK = "DISK"
     TAPE = "TAPE"
+
+
+# What the catalog can store: 64-bit integers (SQLite INTEGER, PostgreSQL BIGINT), and expiry dates within
+# datetime's range (a lifetime of at most a century).
+BIGINT_MAX = 2**63 - 1
+MAX_LIFETIME = 100 * 365 * 86400
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# The catalog keeps naive UTC datetimes; on the wire they say so (`...Z`), as RFC 3339 `date-time` needs. Only
+# the fields that carry one pay for it (the streamed listings get the same from orjson, see `api.deps.ndjson`).
+Timestamp = Annotated[datetime, PlainSerializer(_as_utc, return_type=datetime, when_used="json")]
 
 
 class Model(BaseModel):
@@ -106,7 +121,7 @@ class DIDIn(Model):
     scope: str
     name: str
     type: DIDType
-    lifetime: int | None = Field(default=None, description="seconds until the DID expires")
+    lifetime: int | None = Field(default=None, le=MAX_LIFETIME, description="seconds until the DID expires")
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -120,9 +135,9 @@ class DIDOut(Model):
     length: int | None = None
     adler32: str | None = None
     md5: str | None = None
-    expired_at: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    expired_at: Timestamp | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
     meta: dict[str, Any] | None = None
 
 
@@ -143,7 +158,7 @@ class FileIn(Model):
 
     scope: str
     name: str
-    bytes: int = Field(ge=0)
+    bytes: int = Field(ge=0, le=BIGINT_MAX)
     adler32: str
     md5: str | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
@@ -190,9 +205,9 @@ class ProtocolDomains(Model):
 
 
 class ProtocolIn(Model):
-    scheme: str
+    scheme: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9+.-]*$", description="a URL scheme: root, davs, https, ...")
     hostname: str
-    port: int
+    port: int = Field(ge=0, le=65535)
     prefix: str = "/"
     impl: str = "lake.storage.http"
     lan: ProtocolDomains = Field(default_factory=lambda: ProtocolDomains(read=1, write=1, delete=1))
@@ -229,7 +244,7 @@ class AttributeIn(Model):
 class DistanceIn(Model):
     source: str
     destination: str
-    distance: int = Field(ge=0)
+    distance: int = Field(ge=0, le=BIGINT_MAX)
 
 
 class DistanceOut(DistanceIn):

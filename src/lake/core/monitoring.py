@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from lake.core.models import Model
+from lake.core.models import Model, Timestamp
 
 
 class StateUsage(Model):
@@ -32,4 +30,4 @@ class LinkLimitOut(Model):
     files_per_second: float
     successes: int
     failures: int
-    decided_at: datetime
+    decided_at: Timestamp

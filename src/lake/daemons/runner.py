@@ -96,8 +96,11 @@ class Backoff:
         """Seconds to wait after a failed iteration: BACKOFF_FIRST, doubling, capped; 75-100% of it (jitter)."""
         if not self.failures:
             self.since = time.monotonic()
-            log.warning("daemon %s (%s): the database is unavailable; backing off until it returns",
-                        self.spec.name, self.ctx.instance)  # fmt: skip
+            log.warning(
+                "daemon %s (%s): the database is unavailable; backing off until it returns",
+                self.spec.name,
+                self.ctx.instance,
+            )
         self.failures += 1
         cap = max(BACKOFF_CAP, self.spec.interval)
         return min(cap, BACKOFF_FIRST * 2 ** min(self.failures - 1, 20)) * self.rng.uniform(0.75, 1.0)
@@ -105,8 +108,13 @@ class Backoff:
     def succeeded(self) -> None:
         """The database answered (the heartbeat of an iteration was written): the outage, if any, is over."""
         if self.failures:
-            log.info("daemon %s (%s): the database is back after %.1f s (%d iterations failed); resuming",
-                     self.spec.name, self.ctx.instance, time.monotonic() - self.since, self.failures)  # fmt: skip
+            log.info(
+                "daemon %s (%s): the database is back after %.1f s (%d iterations failed); resuming",
+                self.spec.name,
+                self.ctx.instance,
+                time.monotonic() - self.since,
+                self.failures,
+            )
             self.failures = 0
 
 
@@ -133,8 +141,9 @@ def _leave(spec: Daemon, ctx: DaemonContext) -> None:
         with ctx.services.db.transaction() as conn:
             heartbeats.die(conn, spec.name, ctx.instance)
     except Exception as exc:
-        log.warning("daemon %s (%s): could not remove its heartbeat", spec.name, ctx.instance,
-                    exc_info=not database_down(exc))  # fmt: skip
+        log.warning(
+            "daemon %s (%s): could not remove its heartbeat", spec.name, ctx.instance, exc_info=not database_down(exc)
+        )
     log.info("daemon %s (%s) stopped", spec.name, ctx.instance)
 
 

@@ -31,8 +31,14 @@ def _name_in(conn: Connection, name_col: Column[Any], names: list[Any]) -> Any:
     return name_col.in_(names)
 
 
-def rows_by_key(conn: Connection, columns: Sequence[Any], scope_col: Column[Any], name_col: Column[Any],
-                keys: Iterable[Key], *where: Any) -> dict[Key, Any]:  # fmt: skip
+def rows_by_key(
+    conn: Connection,
+    columns: Sequence[Any],
+    scope_col: Column[Any],
+    name_col: Column[Any],
+    keys: Iterable[Key],
+    *where: Any,
+) -> dict[Key, Any]:
     """The rows whose (scope_col, name_col) is one of `keys` (and match `where`), by key.
 
     `columns` must include `name_col`.
@@ -48,8 +54,9 @@ def rows_by_key(conn: Connection, columns: Sequence[Any], scope_col: Column[Any]
     return found
 
 
-def present_keys(conn: Connection, scope_col: Column[Any], name_col: Column[Any], keys: Iterable[Key],
-                 *where: Any) -> set[Key]:  # fmt: skip
+def present_keys(
+    conn: Connection, scope_col: Column[Any], name_col: Column[Any], keys: Iterable[Key], *where: Any
+) -> set[Key]:
     """Which of `keys` have a row (matching `where`)."""
     present: set[Key] = set()
     for scope, names in by_scope(keys).items():

@@ -78,9 +78,13 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _tune_sqlite)
         return engine
     return create_engine(
-        url, pool_size=8, max_overflow=8, pool_recycle=1800, pool_pre_ping=True,
+        url,
+        pool_size=8,
+        max_overflow=8,
+        pool_recycle=1800,
+        pool_pre_ping=True,
         connect_args=postgres_connect_args(url),
-    )  # fmt: skip
+    )
 
 
 def make_unpooled_engine(url: str) -> Engine:

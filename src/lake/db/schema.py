@@ -1,7 +1,7 @@
 """The catalog schema (SQLAlchemy Core). The database is the state machine: every row is a fact.
 
 The tables are in three modules sharing one `metadata` (lake.db.schema_base): the catalog's here, the policy
-engine's in schema_policy, authentication's in schema_auth; importing this module completes `metadata`.
+engine's in schema_replication, authentication's in schema_auth; importing this module completes `metadata`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 from lake.db import schema_auth as _auth_tables  # noqa: F401 - groups, storage policies, device codes
-from lake.db import schema_policy as _policy_tables  # noqa: F401 - rules, locks, transfers, events...
+from lake.db import schema_replication as _policy_tables  # noqa: F401 - rules, locks, transfers, events...
 from lake.db.schema_base import DID_NAME, SCOPE
 from lake.db.schema_base import metadata as metadata  # the complete one, once this module is imported
 

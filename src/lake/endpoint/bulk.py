@@ -46,7 +46,7 @@ from lake.core.errors import (
     TooManyItems,
     Unauthenticated,
 )
-from lake.core.policy import ErrorCategory
+from lake.core.replication import ErrorCategory
 from lake.core.scopes import StorageOp
 from lake.core.tokens import TokenClaims
 from lake.endpoint.asgi import Request

@@ -205,9 +205,13 @@ async def _report(request: Request, exc: LakeError) -> None:
 def endpoint_view(settings: CacheSettings) -> EndpointSettings:
     """The cache seen as an endpoint: its directory, address and token trust (for the shared Authorizer)."""
     return EndpointSettings(
-        root=settings.root, host=settings.host, port=settings.port, audience=settings.audience,
-        issuer=settings.issuer, jwks_url=settings.jwks_url,
-    )  # fmt: skip
+        root=settings.root,
+        host=settings.host,
+        port=settings.port,
+        audience=settings.audience,
+        issuer=settings.issuer,
+        jwks_url=settings.jwks_url,
+    )
 
 
 def create_cache_app(settings: CacheSettings, keys: KeySource | None = None) -> CacheApp:
@@ -223,6 +227,11 @@ def create_cache_app(settings: CacheSettings, keys: KeySource | None = None) -> 
 def cache_uvicorn_config(app: CacheApp, settings: CacheSettings) -> uvicorn.Config:
     """The uvicorn configuration serving a cache (plain http on its host and port)."""
     return uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on",
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
         timeout_keep_alive=30,
-    )  # fmt: skip
+    )

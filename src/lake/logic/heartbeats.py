@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from lake.core.clock import utcnow
 from lake.core.partition import Partition
-from lake.db.schema_policy import heartbeats
+from lake.db.schema_replication import heartbeats
 
 DEAD_AFTER = 60.0
 

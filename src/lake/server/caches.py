@@ -36,10 +36,13 @@ def builtin_cache(settings: ServerSettings, endpoints: list[tuple[Site, Endpoint
     origin_site, origin = endpoints[0]
     site = endpoints[1][0] if len(endpoints) > 1 else origin_site
     cache = CacheSettings(
-        root=settings.data_dir / "cache" / f"{site.site}-CACHE", origin_url=origin.origin(),
-        max_bytes=settings.cache_max_bytes, host=settings.host,
-        port=settings.endpoint_base_port + settings.endpoint_count, issuer=settings.issuer,
-    )  # fmt: skip
+        root=settings.data_dir / "cache" / f"{site.site}-CACHE",
+        origin_url=origin.origin(),
+        max_bytes=settings.cache_max_bytes,
+        host=settings.host,
+        port=settings.endpoint_base_port + settings.endpoint_count,
+        issuer=settings.issuer,
+    )
     return BuiltinCache(rse=f"{site.site}-CACHE", site=site.site, origin_rse=origin_site.rse, settings=cache)
 
 
@@ -51,7 +54,11 @@ def register_cache(conn: Connection, cache: BuiltinCache) -> None:
     with contextlib.suppress(UnsupportedOperation):
         rses.delete_protocol(conn, ROOT, cache.rse, "http")
     http = ProtocolIn(
-        scheme="http", hostname=cache.settings.host, port=cache.settings.port, prefix="/", lan=READ_ONLY,
+        scheme="http",
+        hostname=cache.settings.host,
+        port=cache.settings.port,
+        prefix="/",
+        lan=READ_ONLY,
         wan=READ_ONLY,
-    )  # fmt: skip
+    )
     rses.add_protocol(conn, ROOT, cache.rse, http)

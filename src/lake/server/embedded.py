@@ -131,8 +131,10 @@ class EmbeddedLake:
     def banner(self) -> str:
         url = self.settings.resolved_public_url()
         lines = [f"Lake is up: API {url} (OpenAPI at {url}/docs)", "Built-in storage endpoints (RSEs):"]
-        lines += [f"  {site.rse:<14} {self._origins(site, ep)}  site={site.site} country={site.country} "
-                  f"tier={site.tier}" for site, ep in self.endpoints]  # fmt: skip
+        lines += [
+            f"  {site.rse:<14} {self._origins(site, ep)}  site={site.site} country={site.country} tier={site.tier}"
+            for site, ep in self.endpoints
+        ]
         if self.cache:
             c = self.cache
             lines.append(f"  {c.rse:<14} {c.settings.origin()}  cache at site={c.site} in front of {c.origin_rse}")

@@ -82,12 +82,23 @@ def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
 
 
 def _ca_certificate(key: rsa.RSAPrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lake"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, "Lake embedded CA")])  # fmt: skip
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lake"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Lake embedded CA"),
+        ]
+    )
     usage = x509.KeyUsage(
-        digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
-        key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
-    )  # fmt: skip
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
     return (
         _builder(name, name, key.public_key(), CA_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -102,9 +113,16 @@ def _host_certificate(
 ) -> x509.Certificate:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
     usage = x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=True, data_encipherment=False,
-        key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
-    )  # fmt: skip
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=True,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     return (
         _builder(subject, ca_cert.subject, key.public_key(), HOST_LIFETIME)
@@ -118,8 +136,9 @@ def _host_certificate(
     )
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: rsa.RSAPublicKey,
-             lifetime: timedelta) -> x509.CertificateBuilder:  # fmt: skip
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: rsa.RSAPublicKey, lifetime: timedelta
+) -> x509.CertificateBuilder:
     now = datetime.now(UTC)
     return (
         x509.CertificateBuilder()

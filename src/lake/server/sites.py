@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from lake.core.errors import AlreadyExists, UnsupportedOperation
 from lake.core.models import DistanceIn, ProtocolDomains, ProtocolIn, RSEIn
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.catalog import rses
 
 ROOT = Caller(account="root", admin=True)
@@ -48,9 +48,14 @@ def register_site(conn: Connection, site: Site, host: str, port: int, tls_port: 
     """Idempotent: the RSE, its attributes, its http protocol and, with `tls_port`, an https one (re-pointed
     if a port changed; a stale https protocol goes when `tls_port` is None)."""
     attributes = {
-        "site": site.site, "country": site.country, "city": site.city, "tier": site.tier, "type": "DISK",
-        "lfn2pfn_algorithm": "hash", "builtin": True,
-    }  # fmt: skip
+        "site": site.site,
+        "country": site.country,
+        "city": site.city,
+        "tier": site.tier,
+        "type": "DISK",
+        "lfn2pfn_algorithm": "hash",
+        "builtin": True,
+    }
     with contextlib.suppress(AlreadyExists):
         rses.add_rse(conn, ROOT, RSEIn(name=site.rse, attributes=attributes))
     for scheme in ("http", "https"):

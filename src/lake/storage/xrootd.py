@@ -120,8 +120,9 @@ class RootBackend(StorageBackend):
 
     schemes = ("root", "roots")
 
-    def __init__(self, token: str | None = None, *, timeout: float = 15.0, tpc_timeout: float = 600.0,
-                 **_options: object) -> None:  # fmt: skip
+    def __init__(
+        self, token: str | None = None, *, timeout: float = 15.0, tpc_timeout: float = 600.0, **_options: object
+    ) -> None:
         """`timeout` bounds every request (seconds); `tpc_timeout` bounds a third-party copy."""
         super().__init__(token)
         self.timeout = max(1, int(timeout))
@@ -292,9 +293,15 @@ class RootBackend(StorageBackend):
         handler = _CopyHandler(progress)
         process = client.CopyProcess()
         process.add_job(
-            self._url(source, source_token), self._url(dest), thirdparty="only", force=overwrite,
-            mkdir=True, inittimeout=self.tpc_timeout, tpctimeout=self.tpc_timeout, posc=True,
-        )  # fmt: skip
+            self._url(source, source_token),
+            self._url(dest),
+            thirdparty="only",
+            force=overwrite,
+            mkdir=True,
+            inittimeout=self.tpc_timeout,
+            tpctimeout=self.tpc_timeout,
+            posc=True,
+        )
         status = process.prepare()
         if status.ok:
             status, results = process.run(handler)

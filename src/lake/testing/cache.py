@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +12,8 @@ import uvicorn
 from lake.core.settings import CacheSettings
 from lake.core.tokens import KeySource
 from lake.endpoint.cache import CacheApp, cache_uvicorn_config, create_cache_app
-from lake.testing.endpoint import TEST_ISSUER, free_port
+from lake.testing.endpoint import TEST_ISSUER
+from lake.testing.net import free_port, serving
 
 
 @dataclass(frozen=True)
@@ -38,17 +37,5 @@ def running_cache(
         root=root, origin_url=origin_url, max_bytes=max_bytes, host="127.0.0.1", port=free_port(), issuer=issuer
     )
     app = create_cache_app(settings, keys)
-    server = uvicorn.Server(cache_uvicorn_config(app, settings))
-    thread = threading.Thread(target=server.run, name=f"cache-{settings.port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError("the cache did not start")
-        time.sleep(0.01)
-    try:
+    with serving(uvicorn.Server(cache_uvicorn_config(app, settings)), f"the cache on port {settings.port}"):
         yield RunningCache(settings, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -1,4 +1,5 @@
-"""Run built-in storage endpoints for tests: in-process (uvicorn in a thread) or as a separate process."""
+"""Run built-in storage endpoints for tests: in-process (uvicorn in a thread) or as a separate process; send them
+a PUT by hand (`start_put`) to cut it short."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,14 +18,9 @@ import uvicorn
 from lake.core.settings import EndpointSettings
 from lake.core.tokens import KeySource
 from lake.endpoint.server import uvicorn_config
+from lake.testing.net import accepts, free_port, serving
 
 TEST_ISSUER = "https://issuer.lake.test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -34,20 +29,18 @@ def running_endpoint(
 ) -> Iterator[EndpointSettings]:
     """Serve `root` on 127.0.0.1 until the block ends; yields the settings (`.origin()` is the URL)."""
     config = EndpointSettings(root=root, host="127.0.0.1", port=free_port(), issuer=issuer, **settings)  # type: ignore[arg-type]
-    server = uvicorn.Server(uvicorn_config(config, keys))
-    thread = threading.Thread(target=server.run, name=f"endpoint-{config.port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError("the endpoint did not start")
-        time.sleep(0.01)
-    try:
+    with serving(uvicorn.Server(uvicorn_config(config, keys)), f"the endpoint on port {config.port}"):
         yield config
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+
+
+def start_put(origin: str, path: str, token: str, declared: int, body: bytes) -> socket.socket:
+    """A PUT to an `http://` endpoint sent by hand: the headers (a Content-Length of `declared` bytes) and `body`,
+    which may be less; the socket, to send more, cut it short or read the answer."""
+    host, port = origin.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    head = f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Length: {declared}\r\n\r\n"
+    sock.sendall(head.encode() + body)
+    return sock
 
 
 class EndpointProcess:
@@ -72,7 +65,7 @@ class EndpointProcess:
             cwd = self.settings.root.parent
             self.process = subprocess.Popen(command, env=self._environment(), cwd=cwd, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
-        while not _accepts(self.settings.host, self.settings.port):
+        while not accepts(self.settings.port, self.settings.host):
             if time.monotonic() > deadline or self.process.poll() is not None:
                 self.kill()
                 raise RuntimeError(f"the endpoint process did not start (see {self.settings.root}.log)")
@@ -91,12 +84,6 @@ class EndpointProcess:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
-
-
-def _accepts(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
 
 
 @contextmanager

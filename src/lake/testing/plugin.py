@@ -1,4 +1,5 @@
-"""pytest plugin: settings, services, the API app and authenticated clients, on SQLite or PostgreSQL.
+"""pytest plugin: settings, services, the API app and authenticated clients, on SQLite or PostgreSQL; a
+transaction with a module's `sites` as RSEs (`conn`); a test issuer's key store and a token minter for endpoints.
 
 Set LAKE_TEST_DATABASE_URL to a PostgreSQL URL to run the same tests against a real server; each test then
 starts from empty tables. Without it every test gets its own SQLite file copied from a migrated template.
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from lake.api.app import create_app
 from lake.core.settings import ServerSettings
@@ -21,14 +22,14 @@ from lake.db.engine import make_unpooled_engine
 from lake.db.migrate import upgrade
 from lake.db.schema import metadata
 from lake.logic.auth.bootstrap import bootstrap_accounts
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.keystore import KeyStore
 from lake.logic.services import Services
-
-ROOT_PASSWORD = "root-test-password"
-USER = "alice"
-USER_PASSWORD = "alice-test-password"
-ROOT = Caller(account="root", admin=True)
-ALICE = Caller(account=USER, admin=False)
+from lake.testing.accounts import ALICE as ALICE
+from lake.testing.accounts import ROOT as ROOT
+from lake.testing.accounts import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.clients import login
+from lake.testing.factories import Sites, add_rses
+from lake.testing.tokens import Minter, minter
 
 
 @pytest.fixture(scope="session")
@@ -85,20 +86,39 @@ def api(services: Services) -> Iterator[TestClient]:
         yield client
 
 
-def _login(client: TestClient, username: str, password: str) -> TestClient:
-    response = client.post("/v1/auth/token", json={"username": username, "password": password})
-    response.raise_for_status()
-    client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-    return client
-
-
 @pytest.fixture
 def root_api(services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
-        yield _login(client, "root", ROOT_PASSWORD)
+        yield login(client, "root", ROOT_PASSWORD)
 
 
 @pytest.fixture
 def user_api(services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
-        yield _login(client, USER, USER_PASSWORD)
+        yield login(client, USER, USER_PASSWORD)
+
+
+@pytest.fixture
+def sites() -> Sites:
+    """The RSEs `conn` adds, by name -> attributes: none here; a module or conftest overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def conn(services: Services, sites: Sites) -> Iterator[Connection]:
+    """One transaction for a logic test, with the `sites` added as RSEs with an http protocol each (`add_rses`)."""
+    with services.db.transaction() as connection:
+        add_rses(connection, sites)
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def keystore(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
+    """The key store of the issuer test endpoints and caches trust (`TEST_ISSUER`): give them its `keyset()`."""
+    return KeyStore.load_or_create(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session")
+def mint(keystore: KeyStore) -> Minter:
+    """mint(scopes..., audience=<url or urls>) -> a token from the trusted test issuer (see `minter`)."""
+    return minter(keystore)

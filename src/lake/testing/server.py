@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from lake.core.settings import ServerSettings
 from lake.server.embedded import EmbeddedLake
+from lake.testing.net import free_ports
 
 ROOT_PASSWORD = "root-e2e-password"
 USER = "alice"
 USER_PASSWORD = "alice-e2e-password"
-
-
-def free_ports(count: int, exclude: Collection[int] = ()) -> list[int]:
-    """`count` consecutive free loopback ports (the endpoints use base+index), none of them in `exclude`."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        candidates = range(base, base + count)
-        if base + count < 65535 and not set(candidates) & set(exclude) and all(map(_is_free, candidates)):
-            return list(candidates)
-    raise RuntimeError("no free port range found")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass
@@ -65,10 +44,15 @@ def _start(tmp_path: Path, endpoints: int, database_url: str | None, daemons: bo
     ports = free_ports(endpoints + 2)  # the API, the endpoints, then the built-in cache
     tls_ports = free_ports(endpoints, exclude=ports)
     settings = ServerSettings(
-        data_dir=tmp_path / "lake-data", database_url=database_url, port=ports[0], endpoint_base_port=ports[1],
-        endpoint_tls_port_offset=tls_ports[0] - ports[1], endpoint_count=endpoints, root_password=ROOT_PASSWORD,
+        data_dir=tmp_path / "lake-data",
+        database_url=database_url,
+        port=ports[0],
+        endpoint_base_port=ports[1],
+        endpoint_tls_port_offset=tls_ports[0] - ports[1],
+        endpoint_count=endpoints,
+        root_password=ROOT_PASSWORD,
         user_password=USER_PASSWORD,
-    )  # fmt: skip
+    )
     lake = EmbeddedLake.prepare(settings)
     lake.daemons = daemons
     lake.build_servers()

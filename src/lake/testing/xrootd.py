@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lake.server.pki import ensure_pki
-from lake.testing.server import free_ports
+from lake.testing.net import accepts, free_ports
 
 XROOTD_USER = "xrootd"
 START_TIMEOUT = 20.0
@@ -185,25 +184,18 @@ def _prepare(lay: _Layout, ports: tuple[int, int], issuer: TrustedIssuer | None,
         subprocess.run(["chown", "-R", f"{XROOTD_USER}:{XROOTD_USER}", str(lay.home)], check=True)
 
 
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _launch(lay: _Layout, name: str, ports: tuple[int, int]) -> subprocess.Popen[bytes] | None:
     """Start the daemon; None when it died before both ports answered (e.g. a port was taken meanwhile)."""
     command = ["xrootd", "-c", str(lay.cfg), "-n", name, "-l", str(lay.home / "xrootd.log")]
     if os.geteuid() == 0:
         command[1:1] = ["-R", XROOTD_USER]
     env = dict(os.environ, XDG_CACHE_HOME=str(lay.cache), X509_CERT_DIR=str(lay.certdir))
-    process = subprocess.Popen(command, env=env, cwd=lay.home, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        command, env=env, cwd=lay.home, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and process.poll() is None:
-        if all(_answers(port) for port in ports):
+        if all(accepts(port) for port in ports):
             return process
         time.sleep(0.05)
     _stop(process)
@@ -263,10 +255,15 @@ def running_xrootd(
         (workdir / name).unlink(missing_ok=True)
         (workdir / name).symlink_to(lay.home)
         yield XRootDServer(
-            name=name, root_url=f"root://127.0.0.1:{ports[0]}", http_url=f"http://127.0.0.1:{ports[1]}",
-            https_url=f"https://localhost:{ports[1]}", data_dir=lay.data, log=_log_file(lay, name),
-            pid=process.pid, ca_cert=lay.pki / "ca.pem",
-        )  # fmt: skip
+            name=name,
+            root_url=f"root://127.0.0.1:{ports[0]}",
+            http_url=f"http://127.0.0.1:{ports[1]}",
+            https_url=f"https://localhost:{ports[1]}",
+            data_dir=lay.data,
+            log=_log_file(lay, name),
+            pid=process.pid,
+            ca_cert=lay.pki / "ca.pem",
+        )
     finally:
         if process is not None:
             _stop(process)

@@ -14,7 +14,7 @@ from lake.core.settings import ServerSettings, TrustedIssuerSettings
 from lake.db import schema as t
 from lake.logic.auth.bootstrap import bootstrap_accounts
 from lake.logic.services import Services
-from lake.testing.plugin import ROOT_PASSWORD, USER, USER_PASSWORD
+from lake.testing.accounts import ROOT_PASSWORD, USER, USER_PASSWORD
 
 SUBJECT = "7d1e-external-alice"
 TOKEN = "/v1/oauth/token"

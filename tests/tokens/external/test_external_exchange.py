@@ -7,15 +7,15 @@ external subject is mapped to, within the external token's scopes and the accoun
 import json
 
 import httpx
-import jwt
 import pytest
 from typer.testing import CliRunner
 
 from lake.cli.main import app as cli
 from lake.core.tokens import TokenValidator
+from lake.testing.accounts import USER
 from lake.testing.issuer import running_issuer
-from lake.testing.plugin import USER
 from lake.testing.server import running_lake
+from lake.testing.tokens import claims as _claims
 
 TOKEN = "/v1/oauth/token"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -34,10 +34,6 @@ def mapped(root_api, issuer):
 def _exchange(api, subject_token, **form):
     body = {"grant_type": EXCHANGE, "subject_token": subject_token, "subject_token_type": ACCESS_TYPE, **form}
     return api.post(TOKEN, data=body)
-
-
-def _claims(token):
-    return jwt.decode(token, options={"verify_signature": False})
 
 
 def test_external_token_exchanges_for_a_narrower_storage_token_of_the_mapped_account(api, services, issuer, mapped):

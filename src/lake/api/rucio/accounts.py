@@ -21,9 +21,15 @@ router = APIRouter()
 def account_dict(account: AccountOut) -> dict[str, object]:
     """Upstream's account dictionary (Lake keeps no suspension, deletion or timestamps for accounts)."""
     return {
-        "account": account.name, "account_type": account.type.value, "status": account.status,
-        "email": account.email, "suspended_at": None, "deleted_at": None, "created_at": None, "updated_at": None,
-    }  # fmt: skip
+        "account": account.name,
+        "account_type": account.type.value,
+        "status": account.status,
+        "email": account.email,
+        "suspended_at": None,
+        "deleted_at": None,
+        "created_at": None,
+        "updated_at": None,
+    }
 
 
 @router.get("/accounts/whoami")
@@ -52,8 +58,12 @@ def account_scopes(account: str, _caller: RucioCallerDep, svc: ServicesDep) -> R
 @router.get("/accounts/{account}/rules")
 def account_rules(account: str, request: Request, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
     q = request.query_params
-    return json_stream(svc, lambda conn: (rule_dict(r) for r in rules.list_rules(
-        conn, account, q.get("scope"), q.get("name"), q.get("state"))))  # fmt: skip
+    return json_stream(
+        svc,
+        lambda conn: (
+            rule_dict(r) for r in rules.list_rules(conn, account, q.get("scope"), q.get("name"), q.get("state"))
+        ),
+    )
 
 
 @router.get("/scopes")

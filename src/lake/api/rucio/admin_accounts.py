@@ -97,8 +97,7 @@ def account_attributes(account: str, _caller: RucioCallerDep, svc: ServicesDep) 
 
 
 @router.post("/accounts/{account}/attr/{key}")
-async def add_attribute(account: str, key: str, request: Request, caller: RucioCallerDep,
-                        svc: ServicesDep) -> Response:  # fmt: skip
+async def add_attribute(account: str, key: str, request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
     body = await json_dict(request)
     if "value" not in body:
         raise RucioError("KeyError", "'value' not defined", 400)

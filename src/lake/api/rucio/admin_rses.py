@@ -22,16 +22,24 @@ from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import created, flag, json_dict, json_response
 from lake.core.errors import AlreadyExists
 from lake.core.models import DistanceIn, ProtocolDomains, ProtocolIn, RSEIn, RSEType, RSEUpdate
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.catalog import rses
 from lake.logic.services import Services
 
 router = APIRouter()
 
 # RSE settings upstream keeps as columns and Lake as attributes (upstream name -> attribute key).
-GEO_ATTRIBUTES = {"city": "city", "country_name": "country", "region_code": "region_code", "continent": "continent",
-                  "time_zone": "time_zone", "ISP": "ISP", "ASN": "ASN", "longitude": "longitude",
-                  "latitude": "latitude"}  # fmt: skip
+GEO_ATTRIBUTES = {
+    "city": "city",
+    "country_name": "country",
+    "region_code": "region_code",
+    "continent": "continent",
+    "time_zone": "time_zone",
+    "ISP": "ISP",
+    "ASN": "ASN",
+    "longitude": "longitude",
+    "latitude": "latitude",
+}
 AVAILABILITY = ("availability_read", "availability_write", "availability_delete")
 DEFAULT_PORTS = {"http": 80, "dav": 80, "https": 443, "davs": 443, "root": 1094, "file": 0, "s3": 443}
 
@@ -41,8 +49,11 @@ def availability(settings: dict[str, Any]) -> RSEUpdate:
     values = {key: flag(settings[key]) for key in AVAILABILITY if settings.get(key) is not None}
     if settings.get("availability") is not None:
         bits = int(settings["availability"])
-        values = {"availability_read": bool(bits & 4), "availability_write": bool(bits & 2),
-                  "availability_delete": bool(bits & 1)} | values  # fmt: skip
+        values = {
+            "availability_read": bool(bits & 4),
+            "availability_write": bool(bits & 2),
+            "availability_delete": bool(bits & 1),
+        } | values
     return RSEUpdate(**values)
 
 
@@ -122,9 +133,13 @@ def protocol_spec(scheme: str, body: dict[str, Any]) -> ProtocolIn:
     port = body.get("port") or DEFAULT_PORTS.get(scheme)
     if port is None or not body.get("hostname"):
         raise RucioError("InvalidObject", "a protocol needs a hostname and a port", 400)
-    spec: dict[str, Any] = {"scheme": scheme, "hostname": body["hostname"], "port": int(port),
-                            "prefix": body.get("prefix") or "/",
-                            "extended_attributes": body.get("extended_attributes")}  # fmt: skip
+    spec: dict[str, Any] = {
+        "scheme": scheme,
+        "hostname": body["hostname"],
+        "port": int(port),
+        "prefix": body.get("prefix") or "/",
+        "extended_attributes": body.get("extended_attributes"),
+    }
     if body.get("impl"):
         spec["impl"] = body["impl"]
     if body.get("domains"):
@@ -161,15 +176,26 @@ def get_distance(source: str, destination: str, _caller: RucioCallerDep, svc: Se
     with svc.db.transaction() as conn:
         src, dst = rses.rse_id(conn, source), rses.rse_id(conn, destination)
         found = rses.list_distances(conn, source, destination)
-    return json_response([
-        {"src_rse_id": src, "src_rse": d.source, "dest_rse_id": dst, "dest_rse": d.destination,
-         "distance": d.distance, "ranking": d.distance, "created_at": None, "updated_at": None}
-        for d in found
-    ])  # fmt: skip
+    return json_response(
+        [
+            {
+                "src_rse_id": src,
+                "src_rse": d.source,
+                "dest_rse_id": dst,
+                "dest_rse": d.destination,
+                "distance": d.distance,
+                "ranking": d.distance,
+                "created_at": None,
+                "updated_at": None,
+            }
+            for d in found
+        ]
+    )
 
 
-async def _set_distance(request: Request, caller: Caller, svc: Services, source: str, destination: str,
-                        new: bool) -> None:  # fmt: skip
+async def _set_distance(
+    request: Request, caller: Caller, svc: Services, source: str, destination: str, new: bool
+) -> None:
     """Set `{"distance": n, "bidirectional": bool}` (or legacy `ranking`); a new link must not exist yet."""
     body = await json_dict(request)
     value: Any = body.get("distance", body.get("ranking"))
@@ -188,14 +214,16 @@ async def _set_distance(request: Request, caller: Caller, svc: Services, source:
 
 
 @router.post("/rses/{source}/distances/{destination}")
-async def add_distance(source: str, destination: str, request: Request, caller: RucioCallerDep,
-                       svc: ServicesDep) -> Response:  # fmt: skip
+async def add_distance(
+    source: str, destination: str, request: Request, caller: RucioCallerDep, svc: ServicesDep
+) -> Response:
     await _set_distance(request, caller, svc, source, destination, new=True)
     return created()
 
 
 @router.put("/rses/{source}/distances/{destination}")
-async def update_distance(source: str, destination: str, request: Request, caller: RucioCallerDep,
-                          svc: ServicesDep) -> Response:  # fmt: skip
+async def update_distance(
+    source: str, destination: str, request: Request, caller: RucioCallerDep, svc: ServicesDep
+) -> Response:
     await _set_distance(request, caller, svc, source, destination, new=False)
     return Response(status_code=200)

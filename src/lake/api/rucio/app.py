@@ -13,6 +13,7 @@ from lake import __version__
 from lake.api.request_limits import RUCIO_BULK, BodyLimits
 from lake.api.rucio import accounts, admin_accounts, admin_rses, auth, dids, limits, meta, replicas, rses, rules
 from lake.api.rucio.errors import RucioError, error_response, install_error_handlers
+from lake.api.rucio.openapi import install_openapi
 from lake.core.errors import LakeError
 from lake.core.settings import LimitSettings
 from lake.logic.services import Services
@@ -49,11 +50,12 @@ def _normalized(route: str) -> str:
 
 def create_rucio_app(services: Services) -> FastAPI:
     """Routers in matching order: DID suffix routes (meta included) before the bare DID route."""
-    app = FastAPI(title="Lake (Rucio dialect)", version=__version__, redirect_slashes=False, openapi_url=None)
+    app = FastAPI(title="Lake (Rucio dialect)", version=__version__, redirect_slashes=False)
     app.state.services = services
     install_error_handlers(app)
     for module in (auth, accounts, admin_accounts, limits, rses, admin_rses, meta, replicas, rules, dids):
         app.include_router(module.router)
+    install_openapi(app)  # at /rucio/openapi.json
     bounds = services.settings.limits if services is not None else LimitSettings()
     app.add_middleware(BodyLimits, limits=bounds, render=_render, bulk=RUCIO_BULK)
     app.add_middleware(NormalizeSlashes)  # outermost: the limits see normalized paths

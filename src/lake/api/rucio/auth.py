@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from fastapi.security import APIKeyHeader
 
 from lake import __version__
-from lake.api.deps import ServicesDep, admin_cache, client_address, public
+from lake.api.deps import ServicesDep, admin_cache, bearer_scheme, client_address, public
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import json_response, rfc1123
 from lake.core.errors import LakeError, TemporaryFailure, TooManyRequests, Unauthenticated
 from lake.core.tokens import TokenClaims
 from lake.logic.access.rucio_token import rucio_session_token
 from lake.logic.auth import accounts
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.services import Services
 
 TOKEN_HEADER = "x-rucio-auth-token"
@@ -49,7 +50,16 @@ def _claims(svc: Services, token: str) -> TokenClaims:
         ) from exc
 
 
-async def rucio_caller(request: Request, svc: ServicesDep) -> Caller:
+# Only declare the token in the OpenAPI document of every route that needs one: `_token_of` reads the headers.
+rucio_token_scheme = APIKeyHeader(name="X-Rucio-Auth-Token", scheme_name="rucio_token", auto_error=False)
+
+
+async def rucio_caller(
+    request: Request,
+    svc: ServicesDep,
+    _token: Annotated[Any, Depends(rucio_token_scheme)],
+    _bearer: Annotated[Any, Depends(bearer_scheme)],
+) -> Caller:
     """The account bound to `X-Rucio-Auth-Token` (or a bearer JWT); every non-auth route depends on it."""
     account = _account(svc, _claims(svc, _token_of(request)))
     return Caller(account=account, admin=admin_cache.is_admin(svc, account))

@@ -106,7 +106,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         name = "MethodNotAllowed" if exc.status_code == 405 else "RucioException"
-        return error_response(RucioError(name, str(exc.detail), exc.status_code))
+        response = error_response(RucioError(name, str(exc.detail), exc.status_code))
+        response.headers.update(exc.headers or {})  # a 405 names the allowed methods in `Allow` (RFC 9110)
+        return response
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import Connection
 
 from lake.api.rucio.errors import RucioError
+from lake.api.streaming import stream_lines
 from lake.core.filters import MAX_LENGTH as MAX_FILTER_LENGTH
 from lake.core.filters import Filters, filters_from_dicts
 from lake.logic.services import Services
@@ -51,43 +52,22 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 def created() -> Response:
     """Rucio's answer to a creation: 201 with the literal body `Created`."""
-    return Response("Created", status_code=201)
+    return Response("Created", status_code=201, media_type="text/plain")
 
 
 def json_stream(svc: Services, produce: Callable[[Connection], Iterator[Any]]) -> StreamingResponse:
-    """A listing as `application/x-json-stream`, one value per line, streamed from one read connection.
-
-    The first item is produced before the response starts, so early errors still become Rucio errors.
-    """
-    conn = svc.db.engine.connect()
-    try:
-        items = produce(conn)
-        first = next(items, None)
-    except BaseException:
-        conn.close()
-        raise
-    return StreamingResponse(_lines(conn, first, items), media_type=STREAM)
+    """A listing as `application/x-json-stream`, one value per line, streamed from the database (errors before
+    the first item still become Rucio errors)."""
+    return stream_lines(svc, produce, _line, STREAM)
 
 
-def _lines(conn: Connection, first: Any, items: Iterator[Any]) -> Iterator[bytes]:
-    try:
-        if first is None:
-            return
-        batch = [orjson.dumps(wire(first)) + b"\n"]
-        for item in items:
-            batch.append(orjson.dumps(wire(item)) + b"\n")
-            if len(batch) >= 1000:
-                yield b"".join(batch)
-                batch = []
-        yield b"".join(batch)
-    finally:
-        conn.rollback()
-        conn.close()
+def _line(item: Any) -> bytes:
+    return orjson.dumps(wire(item)) + b"\n"
 
 
 def stream_of(items: Iterable[Any]) -> Response:
     """A small, already computed listing as a JSON stream."""
-    body = b"".join(orjson.dumps(wire(item)) + b"\n" for item in items)
+    body = b"".join(_line(item) for item in items)
     return Response(body, media_type=STREAM)
 
 

@@ -22,10 +22,10 @@ from lake.api.deps import ServicesDep
 from lake.api.rucio.auth import RucioCallerDep
 from lake.api.rucio.errors import RucioError
 from lake.api.rucio.formats import STREAM, created, json_dict, json_response
-from lake.core.policy import LimitIn, UsageOut
+from lake.core.replication import LimitIn, UsageOut
 from lake.logic.access import admin_helpers
 from lake.logic.auth import accounts
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.catalog import rses
 from lake.logic.rules import quotas
 from lake.logic.services import Services
@@ -40,8 +40,13 @@ def usage_stream(rows: Iterable[dict[str, Any]]) -> Response:
 
 def usage_row(usage: UsageOut, key: str, rse_id: str | None = None) -> dict[str, Any]:
     limit = math.inf if usage.bytes_limit is None else usage.bytes_limit
-    row: dict[str, Any] = {key: usage.rse, "bytes": usage.bytes, "files": usage.files, "bytes_limit": limit,
-                           "bytes_remaining": limit - usage.bytes}  # fmt: skip
+    row: dict[str, Any] = {
+        key: usage.rse,
+        "bytes": usage.bytes,
+        "files": usage.files,
+        "bytes_limit": limit,
+        "bytes_remaining": limit - usage.bytes,
+    }
     return row | ({"rse_id": rse_id} if key == "rse" else {})
 
 
@@ -58,8 +63,9 @@ async def _set(svc: Services, caller: Caller, account: str, expression: str, req
 
 
 @router.post("/accounts/{account}/limits/local/{rse}")
-async def set_local_limit(account: str, rse: str, request: Request, caller: RucioCallerDep,
-                          svc: ServicesDep) -> Response:  # fmt: skip
+async def set_local_limit(
+    account: str, rse: str, request: Request, caller: RucioCallerDep, svc: ServicesDep
+) -> Response:
     """`{"bytes": n}` on one RSE (404 `RSENotFound` for an unknown one); -1 removes the limit."""
     with svc.db.transaction() as conn:
         rses.rse_id(conn, rse)
@@ -68,8 +74,9 @@ async def set_local_limit(account: str, rse: str, request: Request, caller: Ruci
 
 
 @router.post("/accounts/{account}/limits/global/{expression:path}")
-async def set_global_limit(account: str, expression: str, request: Request, caller: RucioCallerDep,
-                           svc: ServicesDep) -> Response:  # fmt: skip
+async def set_global_limit(
+    account: str, expression: str, request: Request, caller: RucioCallerDep, svc: ServicesDep
+) -> Response:
     await _set(svc, caller, account, expression, request)
     return created()
 
@@ -108,10 +115,14 @@ def global_limits(account: str, _caller: RucioCallerDep, svc: ServicesDep, expre
         accounts.get_account(conn, account)
         names = {rse.id: rse.name for rse in rses.list_rses(conn)}
         limits = {
-            limit.expression: {"resolved_rses": sorted(names[i] for i in limit.rse_ids),
-                               "resolved_rse_ids": sorted(limit.rse_ids), "limit": limit.bytes}
-            for limit in quotas.Quota.load(conn, account).limits if not limit.is_local
-        }  # fmt: skip
+            limit.expression: {
+                "resolved_rses": sorted(names[i] for i in limit.rse_ids),
+                "resolved_rse_ids": sorted(limit.rse_ids),
+                "limit": limit.bytes,
+            }
+            for limit in quotas.Quota.load(conn, account).limits
+            if not limit.is_local
+        }
     if expression is not None:
         return json_response({expression: limits.get(expression)})
     return json_response(limits)

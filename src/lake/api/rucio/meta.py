@@ -9,11 +9,13 @@ from fastapi.responses import Response
 from sqlalchemy import Connection
 
 from lake.api.deps import ServicesDep
+from lake.api.rucio import bodies
 from lake.api.rucio.auth import RucioCallerDep
+from lake.api.rucio.bodies import parse
 from lake.api.rucio.errors import RucioError
-from lake.api.rucio.formats import created, json_dict, json_response
+from lake.api.rucio.formats import created, json_body, json_response
 from lake.core.models import DIDRef
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.catalog import dids, meta
 
 router = APIRouter()
@@ -24,11 +26,21 @@ PLUGINS = ("DID_COLUMN", "JSON", "ALL")
 def did_columns(row: Any) -> dict[str, Any]:
     """The DID-column metadata upstream returns by default (the upload client compares `adler32`)."""
     return {
-        "scope": row.scope, "name": row.name, "account": row.account, "did_type": row.did_type,
-        "is_open": row.is_open, "monotonic": bool(row.monotonic), "bytes": row.bytes, "length": row.length,
-        "md5": row.md5, "adler32": row.adler32, "availability": row.availability, "expired_at": row.expired_at,
-        "created_at": row.created_at, "updated_at": row.updated_at,
-    }  # fmt: skip
+        "scope": row.scope,
+        "name": row.name,
+        "account": row.account,
+        "did_type": row.did_type,
+        "is_open": row.is_open,
+        "monotonic": bool(row.monotonic),
+        "bytes": row.bytes,
+        "length": row.length,
+        "md5": row.md5,
+        "adler32": row.adler32,
+        "availability": row.availability,
+        "expired_at": row.expired_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
 
 
 @router.get("/dids/{scope}/{name:path}/meta")
@@ -49,22 +61,18 @@ def _set(conn: Connection, caller: Caller, scope: str, name: str, values: dict[s
 
 
 @router.post("/dids/{scope}/{name:path}/meta/{key}")
-async def set_key(scope: str, name: str, key: str, request: Request, caller: RucioCallerDep,
-                  svc: ServicesDep) -> Response:  # fmt: skip
-    body = await json_dict(request)
-    if "value" not in body:
-        raise RucioError("KeyError", "'value' not defined", 400)
+async def set_key(
+    scope: str, name: str, key: str, request: Request, caller: RucioCallerDep, svc: ServicesDep
+) -> Response:
+    body = parse(bodies.MetaValue, await json_body(request))
     with svc.db.transaction() as conn:
-        _set(conn, caller, scope, name, {key: body["value"]})
+        _set(conn, caller, scope, name, {key: body.value})
     return created()
 
 
 @router.post("/dids/{scope}/{name:path}/meta")
 async def set_bulk(scope: str, name: str, request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
-    body = await json_dict(request)
-    values = body.get("meta")
-    if not isinstance(values, dict):
-        raise RucioError("KeyError", "'meta' not defined", 400)
+    body = parse(bodies.MetaValues, await json_body(request))
     with svc.db.transaction() as conn:
-        _set(conn, caller, scope, name, values)
+        _set(conn, caller, scope, name, body.meta)
     return created()

@@ -13,32 +13,39 @@ from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from lake.api.deps import ServicesDep
+from lake.api.rucio import bodies
 from lake.api.rucio.auth import RucioCallerDep
+from lake.api.rucio.bodies import parse
 from lake.api.rucio.errors import RucioError
-from lake.api.rucio.formats import created, flag, json_dict, json_stream, stream_of
+from lake.api.rucio.formats import created, json_body, json_stream, stream_of
 from lake.api.rucio.rses import rucio_pfn
 from lake.core.errors import error_from_dict
-from lake.core.models import DIDRef, FileIn, RegisterFilesIn, ReplicaOut, ReplicaState, UploadDone, UploadResult
-from lake.core.policy import LockState
+from lake.core.models import DIDRef, RegisterFilesIn, ReplicaOut, ReplicaState, UploadDone, UploadResult
+from lake.core.replication import LockState
 from lake.logic.access import admin_helpers, listings, uploads
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.catalog import contents, replicas, rses
 from lake.logic.rules import locks
 from lake.logic.services import Services
 
 router = APIRouter()
 
-STATE_LETTERS = {"A": "AVAILABLE", "U": "UNAVAILABLE", "C": "COPYING", "B": "BEING_DELETED", "D": "BAD",
-                 "T": "TEMPORARY_UNAVAILABLE"}  # fmt: skip
+STATE_LETTERS = {
+    "A": "AVAILABLE",
+    "U": "UNAVAILABLE",
+    "C": "COPYING",
+    "B": "BEING_DELETED",
+    "D": "BAD",
+    "T": "TEMPORARY_UNAVAILABLE",
+}
 METALINK = "application/metalink4+xml"
 
 
-def replica_state(value: Any) -> ReplicaState:
+def replica_state(value: str | None) -> ReplicaState:
     text = str(value or "A").upper()
     try:
         return ReplicaState(STATE_LETTERS.get(text, text))
@@ -46,14 +53,14 @@ def replica_state(value: Any) -> ReplicaState:
         raise RucioError("InvalidObject", f"unknown replica state '{value}'", 400) from exc
 
 
-def file_replicas(conn: Connection, ref: DIDRef, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def file_replicas(conn: Connection, ref: DIDRef, body: bodies.ReplicaQuery) -> Iterator[dict[str, Any]]:
     """One dict per file below `ref`, its replicas (AVAILABLE unless `all_states`) best first, each PFN as
     Rucio clients can use it (`rucio_pfn`), with its ancestors when `resolve_parents`."""
-    state = None if flag(body.get("all_states")) else ReplicaState.AVAILABLE.value
-    schemes = body.get("schemes") or None
+    state = None if body.all_states else ReplicaState.AVAILABLE.value
+    schemes = body.schemes or None
     info = {rse.name: rse for rse in rses.list_rses(conn)}
     files: dict[tuple[str, str], list[ReplicaOut]] = {}
-    for replica in listings.list_replicas(conn, ref, body.get("rse_expression"), state):
+    for replica in listings.list_replicas(conn, ref, body.rse_expression, state):
         if replica.pfn is None:
             continue
         pfn = rucio_pfn(info[replica.rse], replica.pfn)
@@ -63,15 +70,28 @@ def file_replicas(conn: Connection, ref: DIDRef, body: dict[str, Any]) -> Iterat
     for (scope, name), found in files.items():
         found.sort(key=lambda r: r.rse)
         pfns = {
-            r.pfn: {"rse_id": info[r.rse].id, "rse": r.rse, "type": info[r.rse].rse_type.value,
-                    "volatile": info[r.rse].volatile, "domain": "wan", "priority": rank, "client_extract": False}
+            r.pfn: {
+                "rse_id": info[r.rse].id,
+                "rse": r.rse,
+                "type": info[r.rse].rse_type.value,
+                "volatile": info[r.rse].volatile,
+                "domain": "wan",
+                "priority": rank,
+                "client_extract": False,
+            }
             for rank, r in enumerate(found, start=1)
-        }  # fmt: skip
+        }
         item: dict[str, Any] = {
-            "scope": scope, "name": name, "bytes": found[0].bytes, "md5": found[0].md5, "adler32": found[0].adler32,
-            "pfns": pfns, "rses": {r.rse: [r.pfn] for r in found}, "states": {r.rse: r.state.value for r in found},
-        }  # fmt: skip
-        if flag(body.get("resolve_parents")):  # every ancestor: how the download client matches files to its DIDs
+            "scope": scope,
+            "name": name,
+            "bytes": found[0].bytes,
+            "md5": found[0].md5,
+            "adler32": found[0].adler32,
+            "pfns": pfns,
+            "rses": {r.rse: [r.pfn] for r in found},
+            "states": {r.rse: r.state.value for r in found},
+        }
+        if body.resolve_parents:  # every ancestor: how the download client matches files to its DIDs
             ancestors = contents.ancestors_of(conn, DIDRef(scope=scope, name=name))
             item["parents"] = sorted(f"{d.scope}:{d.name}" for d in ancestors)
         yield item
@@ -92,8 +112,10 @@ def metalink(files: list[dict[str, Any]]) -> str:
                 parts.append(f'  <hash type="{kind}">{escape(f[kind])}</hash>\n')
         parts.append(f"  <size>{f['bytes']}</size>\n")
         for pfn, source in f["pfns"].items():
-            parts.append(f"  <url location={quoteattr(source['rse'])} domain=\"wan\" priority=\"{source['priority']}\""
-                         f' client_extract="false">{escape(pfn)}</url>\n')  # fmt: skip
+            parts.append(
+                f'  <url location={quoteattr(source["rse"])} domain="wan" priority="{source["priority"]}"'
+                f' client_extract="false">{escape(pfn)}</url>\n'
+            )
         parts.append(" </file>\n")
     parts.append("</metalink>\n")
     return "".join(parts)
@@ -102,12 +124,11 @@ def metalink(files: list[dict[str, Any]]) -> str:
 @router.post("/replicas/list")
 async def list_replicas(request: Request, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
     """Per-file replica dicts for `dids` (collections expanded); metalink when the Accept header asks."""
-    body = await json_dict(request)
-    dids = [DIDRef(scope=d["scope"], name=d["name"]) for d in body.get("dids") or []]
+    body = parse(bodies.ReplicaQuery, await json_body(request))
 
     def produce(conn: Connection) -> Iterator[dict[str, Any]]:
-        for ref in dids:
-            yield from file_replicas(conn, ref, body)
+        for did in body.dids:
+            yield from file_replicas(conn, did.ref, body)
 
     if METALINK in request.headers.get("accept", ""):
         with svc.db.transaction() as conn:
@@ -118,35 +139,26 @@ async def list_replicas(request: Request, _caller: RucioCallerDep, svc: Services
 @router.post("/replicas")
 async def add_replicas(request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
     """Register files and their replicas on one RSE (state from the files, default AVAILABLE)."""
-    body = await json_dict(request)
-    items = body.get("files") or []
-    state = replica_state(items[0].get("state")) if items else ReplicaState.AVAILABLE
-    try:
-        files = [FileIn(scope=f["scope"], name=f["name"], bytes=f["bytes"], adler32=f["adler32"], md5=f.get("md5"),
-                        meta=_scalar_meta(f.get("meta"))) for f in items]  # fmt: skip
-        request_ = RegisterFilesIn(rse=body["rse"], files=files, state=state)
-    except (KeyError, TypeError, ValidationError) as exc:
-        raise RucioError("InvalidObject", f"invalid replica registration: {exc}", 400) from exc
+    body = parse(bodies.Registration, await json_body(request))
+    state = replica_state(body.files[0].state) if body.files else ReplicaState.AVAILABLE
+    files = parse(bodies.FILES, [f.file_fields(meta=_scalar_meta(f.meta)) for f in body.files], "files")
     with svc.db.transaction() as conn:
-        replicas.register_files(conn, caller, request_)
+        replicas.register_files(conn, caller, RegisterFilesIn(rse=body.rse, files=files, state=state))
     return created()
 
 
-def _scalar_meta(meta: Any) -> dict[str, Any]:
+def _scalar_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
     """File metadata worth keeping (e.g. `guid`); nested values are dropped."""
-    if not isinstance(meta, dict):
-        return {}
-    return {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
+    return {k: v for k, v in (meta or {}).items() if isinstance(v, str | int | float | bool)}
 
 
 @router.put("/replicas")
 async def update_replicas(request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
     """State A after an upload: verified on storage, then AVAILABLE (other target states are refused)."""
-    body = await json_dict(request)
-    items = body.get("files") or []
-    if any(replica_state(f.get("state")) != ReplicaState.AVAILABLE for f in items):
+    body = parse(bodies.StateUpdate, await json_body(request))
+    if any(replica_state(f.state) != ReplicaState.AVAILABLE for f in body.files):
         raise RucioError("UnsupportedOperation", "Lake only accepts replica state updates to AVAILABLE", 409)
-    done = UploadDone(rse=body["rse"], files=[DIDRef(scope=f["scope"], name=f["name"]) for f in items])
+    done = UploadDone(rse=body.rse, files=[f.ref for f in body.files])
     # In a worker thread: the storage check is blocking I/O, and in `lake up` the endpoints share this loop.
     results = await run_in_threadpool(_complete_upload, svc, caller, done)
     failed = next((r.error for r in results if r.error), None)
@@ -173,15 +185,26 @@ def dataset_replicas(scope: str, name: str, _caller: RucioCallerDep, svc: Servic
     with svc.db.transaction() as conn:
         found = admin_helpers.collection_replicas(conn, DIDRef(scope=scope, name=name))
     return stream_of(
-        {"scope": scope, "name": name, "rse": r.rse, "rse_id": r.rse_id, "bytes": r.bytes, "length": r.length,
-         "available_bytes": r.available_bytes, "available_length": r.available_length, "state": r.state,
-         "created_at": r.created_at, "updated_at": r.updated_at, "accessed_at": r.accessed_at}
+        {
+            "scope": scope,
+            "name": name,
+            "rse": r.rse,
+            "rse_id": r.rse_id,
+            "bytes": r.bytes,
+            "length": r.length,
+            "available_bytes": r.available_bytes,
+            "available_length": r.available_length,
+            "state": r.state,
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+            "accessed_at": r.accessed_at,
+        }
         for r in found
-    )  # fmt: skip
+    )
 
 
 @router.get("/replicas/{scope}/{name:path}")
 def did_replicas(scope: str, name: str, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
     """AVAILABLE replicas of every file below a DID, as `POST /replicas/list` gives them."""
     ref = DIDRef(scope=scope, name=name)
-    return json_stream(svc, lambda conn: file_replicas(conn, ref, {}))
+    return json_stream(svc, lambda conn: file_replicas(conn, ref, bodies.ReplicaQuery()))

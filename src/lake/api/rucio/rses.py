@@ -67,32 +67,47 @@ def rucio_pfn(rse: RSEOut, pfn: str) -> str:
 def protocol_dict(protocol: ProtocolOut) -> dict[str, Any]:
     lan = protocol.lan.model_dump(include={"read", "write", "delete"})
     return {
-        "scheme": protocol.scheme, "hostname": protocol.hostname, "port": protocol.port,
-        "prefix": protocol.prefix, "impl": rucio_impl(protocol),
+        "scheme": protocol.scheme,
+        "hostname": protocol.hostname,
+        "port": protocol.port,
+        "prefix": protocol.prefix,
+        "impl": rucio_impl(protocol),
         "domains": {"lan": lan, "wan": protocol.wan.model_dump()},
         "extended_attributes": protocol.extended_attributes,
-    }  # fmt: skip
+    }
 
 
 def rse_row(rse: RSEOut) -> dict[str, Any]:
     """The RSE row `GET /rses/` lists, with the integer availability (read 4, write 2, delete 1)."""
     availability = 4 * rse.availability_read + 2 * rse.availability_write + rse.availability_delete
     return {
-        "id": rse.id, "rse": rse.name, "vo": "def", "rse_type": rse.rse_type.value,
-        "deterministic": rse.deterministic, "volatile": rse.volatile, "staging_area": False,
-        "city": rse.attributes.get("city"), "country_name": rse.attributes.get("country"),
-        "availability_read": rse.availability_read, "availability_write": rse.availability_write,
-        "availability_delete": rse.availability_delete, "availability": availability, "qos_class": None,
-    }  # fmt: skip
+        "id": rse.id,
+        "rse": rse.name,
+        "vo": "def",
+        "rse_type": rse.rse_type.value,
+        "deterministic": rse.deterministic,
+        "volatile": rse.volatile,
+        "staging_area": False,
+        "city": rse.attributes.get("city"),
+        "country_name": rse.attributes.get("country"),
+        "availability_read": rse.availability_read,
+        "availability_write": rse.availability_write,
+        "availability_delete": rse.availability_delete,
+        "availability": availability,
+        "qos_class": None,
+    }
 
 
 def rse_info(rse: RSEOut) -> dict[str, Any]:
     """RSE info as the client's RSE manager reads it (§5 of the dialect reference)."""
     return rse_row(rse) | {
-        "domain": ["lan", "wan"], "lfn2pfn_algorithm": rse.lfn2pfn_algorithm, "sign_url": None,
-        "verify_checksum": True, "credentials": None,
+        "domain": ["lan", "wan"],
+        "lfn2pfn_algorithm": rse.lfn2pfn_algorithm,
+        "sign_url": None,
+        "verify_checksum": True,
+        "credentials": None,
         "protocols": [protocol_dict(p) for p in rucio_protocols(rse)],
-    }  # fmt: skip
+    }
 
 
 @router.get("/rses")
@@ -163,8 +178,16 @@ def rse_usage(rse: str, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
     with svc.db.transaction() as conn:
         info = rses.get_rse(conn, rse)
         held = [usage for (_, rse_id), usage in quotas.usage_by_rse(conn).items() if rse_id == info.id]
-    row = {"rse_id": info.id, "rse": info.name, "source": "rucio", "used": sum(b for _, b in held),
-           "files": sum(n for n, _ in held), "free": None, "total": None, "updated_at": utcnow()}  # fmt: skip
+    row = {
+        "rse_id": info.id,
+        "rse": info.name,
+        "source": "rucio",
+        "used": sum(b for _, b in held),
+        "files": sum(n for n, _ in held),
+        "free": None,
+        "total": None,
+        "updated_at": utcnow(),
+    }
     return stream_of([row])
 
 

@@ -9,11 +9,13 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from lake.api.deps import ServicesDep, public
+from lake.api.rucio import bodies
 from lake.api.rucio.auth import RucioCallerDep
+from lake.api.rucio.bodies import parse
 from lake.api.rucio.errors import RucioError
-from lake.api.rucio.formats import created, flag, json_dict, json_response, json_stream
+from lake.api.rucio.formats import created, json_body, json_response, json_stream
 from lake.core.errors import LakeError, NotFound, TemporaryFailure
-from lake.core.policy import LockOut, RuleIn, RuleOut, RuleUpdate
+from lake.core.replication import LockOut, RuleIn, RuleOut, RuleUpdate
 from lake.logic.rules import changes, rules
 
 router = APIRouter()
@@ -25,67 +27,112 @@ IGNORED_OPTIONS = ("notify", "ignore_availability", "ask_approval", "asynchronou
 def rule_dict(rule: RuleOut) -> dict[str, Any]:
     """A rule with every key of upstream's rule dictionary (fields Lake does not have are null)."""
     return {
-        "id": rule.id, "subscription_id": None, "account": rule.account, "scope": rule.scope, "name": rule.name,
-        "did_type": rule.did_type, "state": rule.state.value, "error": rule.error,
-        "rse_expression": rule.rse_expression, "copies": rule.copies, "expires_at": rule.expires_at,
-        "weight": rule.weight, "locked": rule.locked, "locks_ok_cnt": rule.locks_ok_cnt,
-        "locks_replicating_cnt": rule.locks_replicating_cnt, "locks_stuck_cnt": rule.locks_stuck_cnt,
-        "source_replica_expression": rule.source_replica_expression, "activity": rule.activity,
-        "grouping": rule.grouping.value, "notification": "NO", "stuck_at": None,
-        "purge_replicas": rule.purge_replicas, "ignore_availability": False, "ignore_account_limit": False,
-        "priority": rule.priority, "comments": rule.comments, "child_rule_id": rule.child_rule_id, "eol_at": None,
-        "split_container": False, "meta": None, "bytes": None, "created_at": rule.created_at,
+        "id": rule.id,
+        "subscription_id": None,
+        "account": rule.account,
+        "scope": rule.scope,
+        "name": rule.name,
+        "did_type": rule.did_type,
+        "state": rule.state.value,
+        "error": rule.error,
+        "rse_expression": rule.rse_expression,
+        "copies": rule.copies,
+        "expires_at": rule.expires_at,
+        "weight": rule.weight,
+        "locked": rule.locked,
+        "locks_ok_cnt": rule.locks_ok_cnt,
+        "locks_replicating_cnt": rule.locks_replicating_cnt,
+        "locks_stuck_cnt": rule.locks_stuck_cnt,
+        "source_replica_expression": rule.source_replica_expression,
+        "activity": rule.activity,
+        "grouping": rule.grouping.value,
+        "notification": "NO",
+        "stuck_at": None,
+        "purge_replicas": rule.purge_replicas,
+        "ignore_availability": False,
+        "ignore_account_limit": False,
+        "priority": rule.priority,
+        "comments": rule.comments,
+        "child_rule_id": rule.child_rule_id,
+        "eol_at": None,
+        "split_container": False,
+        "meta": None,
+        "bytes": None,
+        "created_at": rule.created_at,
         "updated_at": rule.updated_at,
-    }  # fmt: skip
+    }
 
 
 def lock_dict(lock: LockOut) -> dict[str, Any]:
-    return {"rule_id": lock.rule_id, "scope": lock.scope, "name": lock.name, "rse": lock.rse,
-            "rse_id": None, "state": lock.state.value, "bytes": lock.bytes}  # fmt: skip
+    return {
+        "rule_id": lock.rule_id,
+        "scope": lock.scope,
+        "name": lock.name,
+        "rse": lock.rse,
+        "rse_id": None,
+        "state": lock.state.value,
+        "bytes": lock.bytes,
+    }
 
 
-def rule_specs(body: dict[str, Any]) -> list[RuleIn]:
-    """One Lake rule per DID of a Rucio rule request (`dids`, `copies`, `rse_expression` are required)."""
-    for key in ("dids", "copies", "rse_expression"):
-        if key not in body:
-            raise RucioError("KeyError", f"'{key}' not defined", 400)
+def rule_specs(body: bodies.RuleRequest) -> list[RuleIn]:
+    """One Lake rule per DID of a Rucio rule request."""
     common = {
-        "copies": body["copies"], "rse_expression": body["rse_expression"], "weight": body.get("weight"),
-        "lifetime": body.get("lifetime"), "grouping": body.get("grouping") or "DATASET",
-        "account": body.get("account"), "locked": flag(body.get("locked")),
-        "source_replica_expression": body.get("source_replica_expression"),
-        "activity": body.get("activity") or None, "purge_replicas": flag(body.get("purge_replicas")),
-        "priority": body.get("priority") or 3, "comments": body.get("comment"),
-    }  # fmt: skip
+        "copies": body.copies,
+        "rse_expression": body.rse_expression,
+        "weight": body.weight,
+        "lifetime": body.lifetime,
+        "grouping": body.grouping or "DATASET",
+        "account": body.account,
+        "locked": body.locked,
+        "source_replica_expression": body.source_replica_expression,
+        "activity": body.activity or None,
+        "purge_replicas": body.purge_replicas,
+        "priority": body.priority or 3,
+        "comments": body.comment,
+    }
     common = {key: value for key, value in common.items() if value is not None}
-    try:
-        return [RuleIn(scope=did["scope"], name=did["name"], **common) for did in body["dids"]]
-    except (ValidationError, KeyError, TypeError) as exc:
-        raise RucioError("InvalidReplicationRule", f"invalid rule: {exc}", 409) from exc
+    return [parse(RuleIn, {"scope": did.scope, "name": did.name, **common}) for did in body.dids]
+
+
+def rule_creation_error(error: RucioError | LakeError) -> RucioError:
+    """As upstream, every error of a rule's creation is a 409 (`InvalidReplicationRule` for an invalid rule),
+    except a missing DID (404) and a temporary failure (503); a body that is not a JSON object or misses a key is
+    refused before, with 400 (upstream's `json_parameters` and `param_get`)."""
+    if isinstance(error, RucioError):
+        if error.exception_class != "InvalidObject":
+            return error
+        return RucioError("InvalidReplicationRule", error.message, 409)
+    rucio = RucioError.from_lake(error)
+    if not isinstance(error, NotFound | TemporaryFailure):
+        if rucio.status == 400 and rucio.exception_class == "InvalidObject":
+            rucio.exception_class = "InvalidReplicationRule"
+        rucio.status = 409
+    return rucio
 
 
 @router.post("/rules")
 async def add_rules(request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
-    """Every rule-creation error is a 409 upstream, except a missing DID (404) and a temporary failure (503)."""
-    specs = rule_specs(await json_dict(request))
+    raw = await json_body(request)
     try:
+        specs = rule_specs(parse(bodies.RuleRequest, raw))
         with svc.db.transaction() as conn:
             ids = [rules.add_rule(conn, caller, spec).id for spec in specs]
-    except LakeError as exc:
-        error = RucioError.from_lake(exc)
-        if not isinstance(exc, NotFound | TemporaryFailure):
-            if error.status == 400 and error.exception_class == "InvalidObject":
-                error.exception_class = "InvalidReplicationRule"
-            error.status = 409
-        raise error from exc
+    except (RucioError, LakeError) as exc:
+        raise rule_creation_error(exc) from exc
     return json_response(ids, status=201)
 
 
 @router.get("/rules")
 def list_rules(request: Request, _caller: RucioCallerDep, svc: ServicesDep) -> Response:
     q = request.query_params
-    return json_stream(svc, lambda conn: (rule_dict(r) for r in rules.list_rules(
-        conn, q.get("account"), q.get("scope"), q.get("name"), q.get("state"))))  # fmt: skip
+    return json_stream(
+        svc,
+        lambda conn: (
+            rule_dict(r)
+            for r in rules.list_rules(conn, q.get("account"), q.get("scope"), q.get("name"), q.get("state"))
+        ),
+    )
 
 
 @router.get("/rules/{rule_id}")
@@ -97,7 +144,7 @@ def get_rule(rule_id: str, _caller: RucioCallerDep, svc: ServicesDep) -> Respons
 @router.put("/rules/{rule_id}")
 async def update_rule(rule_id: str, request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
     """`{"options": {...}}`: lifetime, locked, comment, activity, priority, state=SUSPENDED (or back)."""
-    options = (await json_dict(request)).get("options") or {}
+    options = parse(bodies.RuleChange, await json_body(request)).options
     change: dict[str, Any] = {key: options[key] for key in ("locked", "activity", "priority") if key in options}
     if "lifetime" in options:
         change["lifetime"] = -1 if options["lifetime"] is None else options["lifetime"]
@@ -134,31 +181,25 @@ async def move_rule(rule_id: str, request: Request, caller: RucioCallerDep, svc:
     `override` values other than null are refused: the child keeps the rule's settings (change them with
     `PUT /rules/{id}` afterwards).
     """
-    body = await json_dict(request)
-    if not body.get("rse_expression"):
+    body = parse(bodies.RuleMove, await json_body(request))
+    if not body.rse_expression:
         raise RucioError("KeyError", "'rse_expression' not defined", 400)
-    overrides = sorted(key for key, value in (body.get("override") or {}).items() if value is not None)
+    overrides = sorted(key for key, value in (body.override or {}).items() if value is not None)
     if overrides:
         raise RucioError("UnsupportedOperation", f"Lake cannot override {', '.join(overrides)} when moving a rule", 409)
     with svc.db.transaction() as conn:
-        child = changes.move_rule(conn, caller, rule_id, body["rse_expression"])
+        child = changes.move_rule(conn, caller, rule_id, body.rse_expression)
     return json_response([child.id], status=201)
 
 
 @router.post("/rules/{rule_id}/reduce")
 async def reduce_rule(rule_id: str, request: Request, caller: RucioCallerDep, svc: ServicesDep) -> Response:
     """Fewer copies in place (Lake keeps the rule id): 200 with `[rule id]`, as the client expects."""
-    body = await json_dict(request)
-    if "copies" not in body:
-        raise RucioError("KeyError", "'copies' not defined", 400)
-    if body.get("exclude_expression"):
+    body = parse(bodies.RuleReduce, await json_body(request))
+    if body.exclude_expression:
         raise RucioError("UnsupportedOperation", "Lake cannot exclude RSEs when reducing a rule", 409)
-    try:
-        copies = int(body["copies"])
-    except (TypeError, ValueError) as exc:
-        raise RucioError("InvalidObject", f"copies must be an integer, not {body['copies']!r}", 400) from exc
     with svc.db.transaction() as conn:
-        changes.reduce_rule(conn, caller, rule_id, copies)
+        changes.reduce_rule(conn, caller, rule_id, body.copies)
     return json_response([rule_id])
 
 

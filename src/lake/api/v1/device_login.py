@@ -54,8 +54,9 @@ class UserCodeIn(BaseModel):
 
 def _page(message: str, user_code: str = "", status: int = 200) -> HTMLResponse:
     """The approval form, with a message and the user code filled in (all escaped)."""
-    body = PAGE.format(message=html.escape(message), user_code=html.escape(user_code, quote=True),
-                       action=device.VERIFICATION_PATH)  # fmt: skip
+    body = PAGE.format(
+        message=html.escape(message), user_code=html.escape(user_code, quote=True), action=device.VERIFICATION_PATH
+    )
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
 
 

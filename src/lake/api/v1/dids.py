@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from lake.api.deps import CallerDep, ServicesDep, ndjson
+from lake.api.deps import CallerDep, Limit, ServicesDep, ndjson
 from lake.api.openapi import ndjson_of
 from lake.core.models import AttachIn, DIDIn, DIDOut, DIDRef, MetaIn, ScopeIn, ScopeOut, StatusIn
 from lake.logic.catalog import contents, dids, meta, scopes, search
@@ -40,15 +40,22 @@ async def get_did(scope: str, name: str, _caller: CallerDep, svc: ServicesDep, m
 
 
 @router.get("/v1/search/{scope}", **ndjson_of(DIDOut))
-def search_dids(scope: str, _caller: CallerDep, svc: ServicesDep, filter: str | None = None,
-                type: str | None = None, limit: int | None = None) -> StreamingResponse:  # fmt: skip
+def search_dids(
+    scope: str,
+    _caller: CallerDep,
+    svc: ServicesDep,
+    filter: str | None = None,
+    type: str | None = None,
+    limit: Limit = None,
+) -> StreamingResponse:
     query = search.search_query(scope, filter, type, limit)  # validates before streaming
     return ndjson(svc, lambda conn: (dids.did_out(row) for row in conn.execute(query)))
 
 
 @router.get("/v1/contents/{scope}/{name:path}", **ndjson_of(DIDOut))
-def list_content(scope: str, name: str, _caller: CallerDep, svc: ServicesDep,
-                 recursive: bool = False) -> StreamingResponse:  # fmt: skip
+def list_content(
+    scope: str, name: str, _caller: CallerDep, svc: ServicesDep, recursive: bool = False
+) -> StreamingResponse:
     return ndjson(svc, lambda conn: contents.list_content(conn, DIDRef(scope=scope, name=name), recursive))
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from lake.api.deps import CallerDep, ServicesDep
+from lake.core.models import Model, Timestamp
 from lake.logic.auth import groups, storage_policy
-from lake.logic.auth.policy import require_admin
+from lake.logic.auth.permissions import require_admin
 
 router = APIRouter()
 
@@ -42,12 +42,12 @@ class PolicyIn(BaseModel):
     audience: str = Field("*", description="the audience the scope may be issued for, or *")
 
 
-class PolicyOut(BaseModel):
+class PolicyOut(Model):  # (Model: its `created_at` leaves as UTC)
     id: int
     subject: str
     scope: str
     audience: str
-    created_at: datetime
+    created_at: Timestamp
 
 
 @router.post("/v1/groups", status_code=201)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from lake.api.deps import CallerDep, ServicesDep
 from lake.logic.auth.keystore import PUBLISH_AHEAD
-from lake.logic.auth.policy import require_admin
+from lake.logic.auth.permissions import require_admin
 
 router = APIRouter()
 
@@ -23,8 +23,17 @@ class KeyOut(BaseModel):
 
 def _keys(svc: ServicesDep) -> list[KeyOut]:
     store = svc.keystore
-    return [KeyOut(kid=r.kid, algorithm=r.algorithm, state=r.state, created_at=r.created_at, retired_at=r.retired_at,
-                   published_until=r.published_until(store.retention)) for r in store.records()]  # fmt: skip
+    return [
+        KeyOut(
+            kid=r.kid,
+            algorithm=r.algorithm,
+            state=r.state,
+            created_at=r.created_at,
+            retired_at=r.retired_at,
+            published_until=r.published_until(store.retention),
+        )
+        for r in store.records()
+    ]
 
 
 @router.get("/v1/keys")

@@ -156,7 +156,7 @@ async def device_authorization(request: Request, svc: ServicesDep) -> JSONRespon
 )
 async def revoke(request: Request, svc: ServicesDep) -> JSONResponse:
     """RFC 7009 revocation: 200 for a well-formed request (401 only for wrong client credentials)."""
-    return await _respond(svc, request, oauth.revoke)
+    return await _respond(svc, request, _with_token(oauth.revoke))
 
 
 @router.post(
@@ -168,7 +168,19 @@ async def introspect(request: Request, svc: ServicesDep) -> JSONResponse:
     def handle(conn: Any, form: dict[str, str], _basic: Any) -> dict[str, Any]:
         return oauth.introspect(conn, svc.issuer, form, oauth.Trust(svc.validator, svc.external))
 
-    return await _respond(svc, request, handle)
+    return await _respond(svc, request, _with_token(handle))
+
+
+def _with_token(handle: Callable[..., Any]) -> Callable[..., Any]:
+    """Revocation and introspection require the `token` parameter (RFC 7009 2.1, RFC 7662 2.1): without one the
+    request is malformed (`invalid_request`), where an empty or unknown token is merely not active."""
+
+    def checked(conn: Any, form: dict[str, str], basic: Any) -> Any:
+        if "token" not in form:
+            raise oauth.OAuthError("invalid_request", "missing parameter 'token'")
+        return handle(conn, form, basic)
+
+    return checked
 
 
 @router.post("/v1/oauth/clients", status_code=201)
@@ -176,8 +188,13 @@ def add_client(client: ClientIn, caller: CallerDep, svc: ServicesDep) -> ClientO
     """Admin only: register an OAuth client; the secret is returned once."""
     with svc.db.transaction() as conn:
         new = clients.register_client(conn, caller, client.account, client.scopes, client.audiences)
-    return ClientOut(client_id=new.client_id, client_secret=new.client_secret, account=new.account,
-                     scopes=list(new.scopes), audiences=list(new.audiences))  # fmt: skip
+    return ClientOut(
+        client_id=new.client_id,
+        client_secret=new.client_secret,
+        account=new.account,
+        scopes=list(new.scopes),
+        audiences=list(new.audiences),
+    )
 
 
 @router.get("/v1/oauth/clients")
@@ -185,5 +202,7 @@ def list_clients(caller: CallerDep, svc: ServicesDep) -> list[ClientInfo]:
     """Admin only: the registered clients (secrets are never shown again)."""
     with svc.db.transaction() as conn:
         found = clients.list_clients(conn, caller)
-    return [ClientInfo(client_id=c.client_id, account=c.account, scopes=list(c.scopes), audiences=list(c.audiences))
-            for c in found]  # fmt: skip
+    return [
+        ClientInfo(client_id=c.client_id, account=c.account, scopes=list(c.scopes), audiences=list(c.audiences))
+        for c in found
+    ]

@@ -31,8 +31,15 @@ def register(request: RegisterFilesIn, caller: CallerDep, svc: ServicesDep) -> R
 
 
 @router.get("/v1/replicas/{scope}/{name:path}", **ndjson_of(ReplicaOut))
-def list_replicas(scope: str, name: str, _caller: CallerDep, svc: ServicesDep, rse_expression: str | None = None,
-                  state: str | None = None, site: str | None = None) -> StreamingResponse:  # fmt: skip
+def list_replicas(
+    scope: str,
+    name: str,
+    _caller: CallerDep,
+    svc: ServicesDep,
+    rse_expression: str | None = None,
+    state: str | None = None,
+    site: str | None = None,
+) -> StreamingResponse:
     """With `site`, URLs through that site's caches come first (marked cached)."""
     ref = DIDRef(scope=scope, name=name)
     return ndjson(svc, lambda conn: listings.list_replicas(conn, ref, rse_expression, state, site))
@@ -51,8 +58,14 @@ def complete_upload(done: UploadDone, caller: CallerDep, svc: ServicesDep) -> li
 
 
 @router.get("/v1/downloads/{scope}/{name:path}", **ndjson_of(DownloadFile))
-def download_plan(scope: str, name: str, caller: CallerDep, svc: ServicesDep,
-                  rse_expression: str | None = None, site: str | None = None) -> StreamingResponse:  # fmt: skip
+def download_plan(
+    scope: str,
+    name: str,
+    caller: CallerDep,
+    svc: ServicesDep,
+    rse_expression: str | None = None,
+    site: str | None = None,
+) -> StreamingResponse:
     """With `site`, sources through that site's caches come first."""
     ref = DIDRef(scope=scope, name=name)
     return ndjson(svc, lambda conn: downloads.download_plan(conn, caller, ref, rse_expression, svc.issuer, site))

@@ -67,6 +67,7 @@ def set_distance(distance: DistanceIn, caller: CallerDep, svc: ServicesDep) -> D
 
 
 @router.get("/v1/distances", **ndjson_of(DistanceOut))
-def list_distances(_caller: CallerDep, svc: ServicesDep, source: str | None = None,
-                   destination: str | None = None) -> StreamingResponse:  # fmt: skip
+def list_distances(
+    _caller: CallerDep, svc: ServicesDep, source: str | None = None, destination: str | None = None
+) -> StreamingResponse:
     return ndjson(svc, lambda conn: iter(rses.list_distances(conn, source, destination)))

@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from lake.api.deps import CallerDep, ServicesDep, ndjson
 from lake.api.openapi import ndjson_of
-from lake.core.policy import LockOut, RuleIn, RuleMove, RuleOut, RuleReduce, RuleUpdate
+from lake.core.replication import LockOut, RuleIn, RuleMove, RuleOut, RuleReduce, RuleUpdate
 from lake.logic.rules import changes, rules
 
 router = APIRouter()
@@ -20,8 +20,14 @@ def add_rule(spec: RuleIn, caller: CallerDep, svc: ServicesDep) -> RuleOut:
 
 
 @router.get("/v1/rules", **ndjson_of(RuleOut))
-def list_rules(_caller: CallerDep, svc: ServicesDep, account: str | None = None, scope: str | None = None,
-               name: str | None = None, state: str | None = None) -> StreamingResponse:  # fmt: skip
+def list_rules(
+    _caller: CallerDep,
+    svc: ServicesDep,
+    account: str | None = None,
+    scope: str | None = None,
+    name: str | None = None,
+    state: str | None = None,
+) -> StreamingResponse:
     return ndjson(svc, lambda conn: rules.list_rules(conn, account, scope, name, state))
 
 

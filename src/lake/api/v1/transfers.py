@@ -7,23 +7,30 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from lake.api.deps import CallerDep, ServicesDep, ndjson
+from lake.api.deps import CallerDep, Limit, ServicesDep, ndjson
 from lake.api.openapi import ndjson_of
+from lake.core.models import BIGINT_MAX
 from lake.core.monitoring import LinkLimitOut, RSEUsageOut
-from lake.core.policy import EventOut, LimitIn, LimitOut, TransferOut, UsageOut
+from lake.core.replication import EventOut, LimitIn, LimitOut, TransferOut, UsageOut
 from lake.logic.monitoring import events, transfers
 from lake.logic.rules import quotas
 from lake.logic.transfers import optimizer
 
 router = APIRouter()
-
-Limit = Annotated[int | None, Query(ge=1, description="at most this many items")]
+SinceId = Annotated[int, Query(ge=0, le=BIGINT_MAX, description="resume after this event")]
 
 
 @router.get("/v1/transfers", **ndjson_of(TransferOut))
-def list_transfers(_caller: CallerDep, svc: ServicesDep, state: str | None = None, rule_id: str | None = None,
-                   scope: str | None = None, name: str | None = None, rse: str | None = None,
-                   limit: Limit = transfers.DEFAULT_LIMIT) -> StreamingResponse:  # fmt: skip
+def list_transfers(
+    _caller: CallerDep,
+    svc: ServicesDep,
+    state: str | None = None,
+    rule_id: str | None = None,
+    scope: str | None = None,
+    name: str | None = None,
+    rse: str | None = None,
+    limit: Limit = transfers.DEFAULT_LIMIT,
+) -> StreamingResponse:
     """Transfers newest first; `rse` matches either end of the link."""
     return ndjson(svc, lambda conn: transfers.list_transfers(conn, state, rule_id, scope, name, rse, limit))
 
@@ -58,7 +65,13 @@ def account_usage(account: str, _caller: CallerDep, svc: ServicesDep) -> Streami
 
 
 @router.get("/v1/events", **ndjson_of(EventOut))
-def list_events(_caller: CallerDep, svc: ServicesDep, kind: str | None = None, rule_id: str | None = None,
-                since_id: Annotated[int, Query(ge=0)] = 0, limit: Limit = None) -> StreamingResponse:  # fmt: skip
+def list_events(
+    _caller: CallerDep,
+    svc: ServicesDep,
+    kind: str | None = None,
+    rule_id: str | None = None,
+    since_id: SinceId = 0,
+    limit: Limit = None,
+) -> StreamingResponse:
     """Events in order; `kind` takes `*` wildcards (`transfer.*`), `since_id` resumes after a seen event."""
     return ndjson(svc, lambda conn: events.list_events(conn, kind, rule_id, since_id, limit))

@@ -16,11 +16,11 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, select
 from lake.core.errors import AccountNotFound, AlreadyExists, InvalidInput, UnsupportedOperation
 from lake.core.models import DIDRef, ReplicaState
 from lake.core.names import validate_attribute_key
-from lake.core.policy import RuleOut, UsageOut
+from lake.core.replication import RuleOut, UsageOut
+from lake.db import rules as rule_rows
 from lake.db import schema as t
-from lake.db.schema_policy import locks, rules
 from lake.logic.auth import accounts
-from lake.logic.auth.policy import Caller, require_admin
+from lake.logic.auth.permissions import Caller, require_admin
 from lake.logic.catalog import contents, rses
 from lake.logic.rules import quotas
 from lake.logic.rules.rules import rule_out
@@ -28,8 +28,9 @@ from lake.logic.rules.rules import rule_out
 USERPASS = "USERPASS"
 
 
-def add_identity(conn: Connection, caller: Caller, account: str, identity: str, authtype: str,
-                 password: str | None) -> None:  # fmt: skip
+def add_identity(
+    conn: Connection, caller: Caller, account: str, identity: str, authtype: str, password: str | None
+) -> None:
     """Map a userpass identity to an account (admins only); other identity types cannot log in to Lake."""
     require_admin(caller)
     accounts.get_account(conn, account)
@@ -80,8 +81,16 @@ def local_usage(conn: Connection, account: str) -> list[UsageOut]:
     seen = {u.rse for u in used}
     for limit in quotas.list_limits(conn, account):
         if limit.is_local and limit.rse_expression not in seen:
-            used.append(UsageOut(account=account, rse=limit.rse_expression, files=0, bytes=0,
-                                 bytes_limit=limit.bytes, bytes_remaining=limit.bytes))  # fmt: skip
+            used.append(
+                UsageOut(
+                    account=account,
+                    rse=limit.rse_expression,
+                    files=0,
+                    bytes=0,
+                    bytes_limit=limit.bytes,
+                    bytes_remaining=limit.bytes,
+                )
+            )
     return sorted(used, key=lambda u: u.rse)
 
 
@@ -95,16 +104,22 @@ def global_usage(conn: Connection, account: str) -> list[UsageOut]:
         if limit.is_local:
             continue
         size = sum(quota.used.get(rse_id, 0) for rse_id in limit.rse_ids)
-        usage.append(UsageOut(account=account, rse=limit.expression, bytes=size, bytes_limit=limit.bytes,
-                              files=sum(files.get(rse_id, 0) for rse_id in limit.rse_ids),
-                              bytes_remaining=limit.bytes - size))  # fmt: skip
+        usage.append(
+            UsageOut(
+                account=account,
+                rse=limit.expression,
+                bytes=size,
+                bytes_limit=limit.bytes,
+                files=sum(files.get(rse_id, 0) for rse_id in limit.rse_ids),
+                bytes_remaining=limit.bytes - size,
+            )
+        )
     return usage
 
 
 def associated_rules(conn: Connection, ref: DIDRef) -> Iterator[RuleOut]:
     """The rules holding a lock on a file, whichever DID they were made for."""
-    ids = select(locks.c.rule_id).where(locks.c.scope == ref.scope, locks.c.name == ref.name)
-    for row in conn.execute(select(rules).where(rules.c.id.in_(ids)).order_by(rules.c.created_at)):
+    for row in rule_rows.holding(conn, ref.scope, ref.name):
         yield rule_out(row)
 
 

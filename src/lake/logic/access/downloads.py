@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from lake.core.models import DIDRef, DownloadFile, ReplicaState, SourceReplica
 from lake.core.scopes import StorageOp
 from lake.logic.auth.issuer import TokenIssuer, storage_audience
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.cache.routing import CacheRoute, site_caches
 from lake.logic.catalog.replicas import RSEAccess, read_access, replica_query
 
@@ -36,8 +36,14 @@ class ReadTokens:
         return self.minted[key]
 
 
-def download_plan(conn: Connection, caller: Caller, ref: DIDRef, rse_expression: str | None,
-                  issuer: TokenIssuer, site: str | None = None) -> Iterator[DownloadFile]:  # fmt: skip
+def download_plan(
+    conn: Connection,
+    caller: Caller,
+    ref: DIDRef,
+    rse_expression: str | None,
+    issuer: TokenIssuer,
+    site: str | None = None,
+) -> Iterator[DownloadFile]:
     """Readable AVAILABLE replicas per file, ranked by protocol priority then RSE name; the site's caches first.
 
     Read tokens cover the scope's directory on each RSE and are minted once per (RSE, scope).
@@ -55,9 +61,13 @@ def download_plan(conn: Connection, caller: Caller, ref: DIDRef, rse_expression:
         sources = _through_caches(routes, ranked, tokens) + [_source(a, r, tokens) for a, r in ranked]
         first = rows[0] if rows else None
         yield DownloadFile(
-            scope=scope, name=name, bytes=first.bytes if first else None, adler32=first.adler32 if first else None,
-            md5=first.md5 if first else None, sources=sources,
-        )  # fmt: skip
+            scope=scope,
+            name=name,
+            bytes=first.bytes if first else None,
+            adler32=first.adler32 if first else None,
+            md5=first.md5 if first else None,
+            sources=sources,
+        )
 
 
 def _directory(access: RSEAccess, row: Any) -> str:
@@ -72,8 +82,9 @@ def _source(access: RSEAccess, row: Any, tokens: ReadTokens) -> SourceReplica:
     return SourceReplica(rse=access.rse.name, pfn=pfn, token=token)
 
 
-def _through_caches(routes: Sequence[CacheRoute], ranked: Sequence[tuple[RSEAccess, Any]],
-                    tokens: ReadTokens) -> list[SourceReplica]:  # fmt: skip
+def _through_caches(
+    routes: Sequence[CacheRoute], ranked: Sequence[tuple[RSEAccess, Any]], tokens: ReadTokens
+) -> list[SourceReplica]:
     """Per cache of the site, the best origin replica it fronts, read through the cache."""
     result = []
     for route in routes:
@@ -83,7 +94,8 @@ def _through_caches(routes: Sequence[CacheRoute], ranked: Sequence[tuple[RSEAcce
         origin, row = served
         pfn, directory = origin.pfn(row.scope, row.name, row.path), _directory(origin, row)
         audience = [route.audience, storage_audience(pfn)]
-        token = tokens.get(("cache", route.rse.id, origin.rse.id, directory), audience,
-                           sorted({directory, route.prefix + directory}))  # fmt: skip
+        token = tokens.get(
+            ("cache", route.rse.id, origin.rse.id, directory), audience, sorted({directory, route.prefix + directory})
+        )
         result.append(SourceReplica(rse=route.rse.name, pfn=route.url(pfn), token=token, cached_from=origin.rse.name))
     return result

@@ -14,8 +14,9 @@ from lake.logic.catalog import rses
 from lake.logic.catalog.replicas import RSEAccess, read_access, replica_query
 
 
-def list_replicas(conn: Connection, ref: DIDRef, rse_expression: str | None = None, state: str | None = None,
-                  site: str | None = None) -> Iterator[ReplicaOut]:  # fmt: skip
+def list_replicas(
+    conn: Connection, ref: DIDRef, rse_expression: str | None = None, state: str | None = None, site: str | None = None
+) -> Iterator[ReplicaOut]:
     """Every replica of a file, or of every file below a collection, with its PFN; streams rows.
 
     Copies on caches (volatile RSEs) are marked `cached`. With `site`, each file's URLs through that site's
@@ -36,13 +37,21 @@ def list_replicas(conn: Connection, ref: DIDRef, rse_expression: str | None = No
 def _replica_out(access: RSEAccess | None, row: Any, rse_name: str) -> ReplicaOut:
     pfn = access.pfn(row.scope, row.name, row.path) if access else None
     return ReplicaOut(
-        scope=row.scope, name=row.name, rse=rse_name, state=ReplicaState(row.state), bytes=row.bytes,
-        adler32=row.adler32, md5=row.md5, pfn=pfn, cached=bool(access and access.rse.volatile),
-    )  # fmt: skip
+        scope=row.scope,
+        name=row.name,
+        rse=rse_name,
+        state=ReplicaState(row.state),
+        bytes=row.bytes,
+        adler32=row.adler32,
+        md5=row.md5,
+        pfn=pfn,
+        cached=bool(access and access.rse.volatile),
+    )
 
 
-def _through_caches(routes: list[CacheRoute], replicas: list[ReplicaOut],
-                    access: dict[str, RSEAccess | None]) -> list[ReplicaOut]:  # fmt: skip
+def _through_caches(
+    routes: list[CacheRoute], replicas: list[ReplicaOut], access: dict[str, RSEAccess | None]
+) -> list[ReplicaOut]:
     """Per cache of the site, the first listed origin replica it fronts, as a URL through the cache."""
     by_name = {a.rse.name: a.rse for a in access.values() if a is not None}
     result = []

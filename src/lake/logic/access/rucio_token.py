@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from lake.core.lfn2pfn import normalize_prefix, scope_directory
 from lake.core.scopes import API_SCOPE, StorageOp, storage_scope
 from lake.logic.auth.issuer import TokenIssuer, storage_audience
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.catalog import rses, scopes
 
 

@@ -51,8 +51,9 @@ def verify_on_storage(files: Sequence[Expected], mint: Callable[[str], str], whe
         shared.close()
 
 
-def _check(shared: StorageBackend, mint: Callable[[str], str], expected: Expected,
-           where: str) -> tuple[Key, LakeError | None]:  # fmt: skip
+def _check(
+    shared: StorageBackend, mint: Callable[[str], str], expected: Expected, where: str
+) -> tuple[Key, LakeError | None]:
     """Size, then adler32; a mismatching file is deleted so that a retry starts clean."""
     try:
         backend = shared.with_token(mint(expected.pfn))

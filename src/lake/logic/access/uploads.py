@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from sqlalchemy import Connection, delete, update
+from sqlalchemy import Connection
 
 from lake.core.clock import utcnow
 from lake.core.errors import AlreadyExists, Conflict, LakeError, ReplicaNotFound, Unavailable
@@ -28,12 +28,13 @@ from lake.core.models import (
     UploadTicket,
 )
 from lake.core.scopes import StorageOp
+from lake.db import replicas as replica_rows
 from lake.db import schema as t
-from lake.db.bulk import Key, key_conditions, rows_by_key
+from lake.db.bulk import Key, rows_by_key
 from lake.db.engine import Database
 from lake.logic.access.upload_check import Expected, verify_on_storage
 from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
-from lake.logic.auth.policy import Caller, require_scope_writer
+from lake.logic.auth.permissions import Caller, require_scope_writer
 from lake.logic.catalog import replicas
 from lake.logic.catalog.replicas import RSEAccess, rse_access
 from lake.logic.rules.pins import pin_uploads
@@ -60,9 +61,12 @@ def _storage_token(issuer: TokenIssuer, caller: Caller, pfns: Sequence[str], op:
 
 
 def _replica_states(conn: Connection, rse_id: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    r = t.replicas.c
-    rows = rows_by_key(conn, (r.scope, r.name, r.state), r.scope, r.name, keys, r.rse_id == rse_id)
-    return {key: row.state for key, row in rows.items()}
+    found = replica_rows.states(conn, _on(rse_id, keys))
+    return {(scope, name): state for (_, scope, name), state in found.items()}
+
+
+def _on(rse_id: str, keys: Sequence[Key]) -> list[replica_rows.ReplicaKey]:
+    return [(rse_id, scope, name) for scope, name in keys]
 
 
 def _refuse_available(conn: Connection, access: RSEAccess, keys: list[tuple[str, str]]) -> None:
@@ -73,9 +77,7 @@ def _refuse_available(conn: Connection, access: RSEAccess, keys: list[tuple[str,
 
 def _reset_copying(conn: Connection, rse_id: str, files: Sequence[replicas.FileIn]) -> None:
     """A retried upload restarts its COPYING replica (timestamps refreshed)."""
-    r = t.replicas.c
-    for where in key_conditions(conn, (r.rse_id, r.scope, r.name), [(rse_id, f.scope, f.name) for f in files]):
-        conn.execute(update(t.replicas).where(where, r.state == ReplicaState.COPYING.value).values(updated_at=utcnow()))
+    replica_rows.touch_copying(conn, _on(rse_id, [(f.scope, f.name) for f in files]), utcnow())
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,9 @@ class Completion:
 AfterApply = Callable[[Connection, list[UploadResult]], None]
 
 
-def complete_upload(db: Database, caller: Caller, done: UploadDone, issuer: TokenIssuer,
-                    then: AfterApply | None = None) -> list[UploadResult]:  # fmt: skip
+def complete_upload(
+    db: Database, caller: Caller, done: UploadDone, issuer: TokenIssuer, then: AfterApply | None = None
+) -> list[UploadResult]:
     """Read, check storage with no transaction open, apply; `then` runs inside the applying transaction.
 
     Two short transactions instead of one per request: checking hundreds of files on storage takes seconds,
@@ -130,8 +133,9 @@ def _one_file_token(issuer: TokenIssuer, caller: Caller, pfn: str) -> str:
     return _storage_token(issuer, caller, [pfn], StorageOp.MODIFY)
 
 
-def apply_completion(conn: Connection, caller: Caller, plan: Completion,
-                     failures: dict[Key, LakeError]) -> list[UploadResult]:  # fmt: skip
+def apply_completion(
+    conn: Connection, caller: Caller, plan: Completion, failures: dict[Key, LakeError]
+) -> list[UploadResult]:
     """Bulk: failed replicas removed, good ones AVAILABLE (each if still in the state read), pinned, attached."""
     rse_id = plan.access.rse.id
     verified = [e.key for e in plan.expected if e.key not in failures]
@@ -176,18 +180,9 @@ def _by_state(states: dict[Key, str], keys: list[Key]) -> dict[str, list[Key]]:
 
 def _remove_if(conn: Connection, rse_id: str, state: str, keys: list[Key]) -> None:
     """Failed uploads leave the catalog, unless their replica changed meanwhile (no longer in `state`)."""
-    r = t.replicas.c
-    for where in key_conditions(conn, (r.rse_id, r.scope, r.name), [(rse_id, s, n) for s, n in keys]):
-        conn.execute(delete(t.replicas).where(where, r.state == state))
+    replica_rows.remove(conn, _on(rse_id, keys), if_state=state)
 
 
 def _mark_available_if(conn: Connection, rse_id: str, state: str, keys: list[Key]) -> None:
     """Compare-and-set `state` -> AVAILABLE, in bulk."""
-    now = utcnow()
-    r = t.replicas.c
-    for where in key_conditions(conn, (r.rse_id, r.scope, r.name), [(rse_id, s, n) for s, n in keys]):
-        conn.execute(
-            update(t.replicas)
-            .where(where, r.state == state)
-            .values(state=ReplicaState.AVAILABLE.value, updated_at=now, accessed_at=now)
-        )
+    replica_rows.mark_uploaded(conn, _on(rse_id, keys), state, utcnow())

@@ -12,7 +12,7 @@ from lake.core.models import AccountIn, AccountOut, AccountType
 from lake.core.names import validate_account
 from lake.db import schema as t
 from lake.logic.auth.passwords import hash_password, verify_password
-from lake.logic.auth.policy import Caller, require_admin
+from lake.logic.auth.permissions import Caller, require_admin
 
 ADMIN_ATTR = "admin"
 

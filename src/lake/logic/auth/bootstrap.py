@@ -10,8 +10,9 @@ from lake.db import schema as t
 from lake.logic.auth.accounts import ensure_account
 
 
-def bootstrap_accounts(conn: Connection, root_password: str, user: str | None = None,
-                       user_password: str | None = None) -> None:  # fmt: skip
+def bootstrap_accounts(
+    conn: Connection, root_password: str, user: str | None = None, user_password: str | None = None
+) -> None:
     """Idempotent: creates what is missing, never changes existing accounts or passwords."""
     ensure_account(conn, AccountIn(name="root", type=AccountType.SERVICE, password=root_password), admin=True)
     if user and user_password:

@@ -18,7 +18,7 @@ from lake.core.errors import InvalidInput, Unauthenticated
 from lake.db import schema as t
 from lake.logic.auth.accounts import get_account, is_admin
 from lake.logic.auth.passwords import hash_password, verify_password
-from lake.logic.auth.policy import Caller, require_admin
+from lake.logic.auth.permissions import Caller, require_admin
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,15 @@ def register_client(
     secret = secrets.token_urlsafe(32)
     conn.execute(
         insert(t.oauth_clients).values(
-            client_id=client_id, secret_hash=hash_password(secret), account=account, scopes=" ".join(scopes),
-            audiences=" ".join(audiences), status="ACTIVE", created_at=utcnow(),
+            client_id=client_id,
+            secret_hash=hash_password(secret),
+            account=account,
+            scopes=" ".join(scopes),
+            audiences=" ".join(audiences),
+            status="ACTIVE",
+            created_at=utcnow(),
         )
-    )  # fmt: skip
+    )
     return NewClient(client_id, secret, account, tuple(scopes), tuple(audiences))
 
 

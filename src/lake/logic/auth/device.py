@@ -24,7 +24,7 @@ from lake.db import schema_auth as ta
 from lake.logic.auth import grants
 from lake.logic.auth.clients import Client
 from lake.logic.auth.issuer import TokenIssuer
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.auth.refresh import issue_refresh
 
 LIFETIME = timedelta(minutes=10)
@@ -96,15 +96,26 @@ def device_authorization(
     device_code, user_code, now = PREFIX + secrets.token_urlsafe(32), _new_user_code(conn), utcnow()
     conn.execute(
         insert(ta.device_codes).values(
-            code_hash=_digest(device_code), user_code=user_code, client_id=client.client_id if client else None,
-            scopes=" ".join(scopes), audiences=" ".join(audiences), status="PENDING", interval=INTERVAL,
-            created_at=now, expires_at=now + LIFETIME,
+            code_hash=_digest(device_code),
+            user_code=user_code,
+            client_id=client.client_id if client else None,
+            scopes=" ".join(scopes),
+            audiences=" ".join(audiences),
+            status="PENDING",
+            interval=INTERVAL,
+            created_at=now,
+            expires_at=now + LIFETIME,
         )
-    )  # fmt: skip
+    )
     uri = issuer.issuer + VERIFICATION_PATH
-    return {"device_code": device_code, "user_code": user_code, "verification_uri": uri,
-            "verification_uri_complete": f"{uri}?user_code={user_code}",
-            "expires_in": int(LIFETIME.total_seconds()), "interval": INTERVAL}  # fmt: skip
+    return {
+        "device_code": device_code,
+        "user_code": user_code,
+        "verification_uri": uri,
+        "verification_uri_complete": f"{uri}?user_code={user_code}",
+        "expires_in": int(LIFETIME.total_seconds()),
+        "interval": INTERVAL,
+    }
 
 
 def decide(conn: Connection, caller: Caller, user_code: str, approve: bool) -> None:
@@ -130,8 +141,17 @@ def _load(conn: Connection, device_code: str) -> _Pending:
     row = conn.execute(select(ta.device_codes).where(ta.device_codes.c.code_hash == _digest(device_code))).first()
     if row is None:
         raise grants.OAuthError("invalid_grant", "unknown device code")
-    return _Pending(row.code_hash, row.client_id, row.scopes.split(), row.audiences.split(), row.account,
-                    row.status, row.interval, row.expires_at, row.last_polled_at)  # fmt: skip
+    return _Pending(
+        row.code_hash,
+        row.client_id,
+        row.scopes.split(),
+        row.audiences.split(),
+        row.account,
+        row.status,
+        row.interval,
+        row.expires_at,
+        row.last_polled_at,
+    )
 
 
 def _poll(conn: Connection, pending: _Pending) -> NoReturn:

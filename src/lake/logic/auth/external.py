@@ -33,7 +33,7 @@ from lake.core.tokens import KeySet, KeySource, TokenClaims, quote_claim
 from lake.db import schema as t
 from lake.db.engine import Database
 from lake.logic.auth.accounts import get_account
-from lake.logic.auth.policy import Caller, require_admin
+from lake.logic.auth.permissions import Caller, require_admin
 
 OIDC = "OIDC"
 DISCOVERY_PATH = "/.well-known/openid-configuration"

@@ -14,7 +14,7 @@ from lake.db import schema as t
 from lake.logic.auth.accounts import is_admin
 from lake.logic.auth.groups import GROUPS_SCOPE, is_group_scope, resolve_groups
 from lake.logic.auth.issuer import TokenIssuer
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.auth.storage_policy import StoragePolicy, applicable_policies, policy_allows
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -134,8 +134,13 @@ def access_body(
     """The response body for a new access token (`groups` become its `wlcg.groups` claim)."""
     issued = [scope for scope in scopes if scope != OFFLINE]
     token = issuer.keystore.mint(issuer.issuer, account, list(audiences), issued, issuer.lifetime, groups)
-    return {"access_token": token, "token_type": "Bearer", "expires_in": issuer.lifetime, "scope": " ".join(issued),
-            "issued_token_type": ACCESS_TOKEN_TYPE}  # fmt: skip
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": issuer.lifetime,
+        "scope": " ".join(issued),
+        "issued_token_type": ACCESS_TOKEN_TYPE,
+    }
 
 
 def active_account(conn: Connection, account: str) -> Caller:

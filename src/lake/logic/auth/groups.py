@@ -17,7 +17,7 @@ from lake.core.errors import AlreadyExists, InvalidInput, NotFound, PermissionDe
 from lake.db import schema_auth as ta
 from lake.logic.auth.accounts import get_account
 from lake.logic.auth.keystore import GROUP_PATH
-from lake.logic.auth.policy import Caller, require_admin
+from lake.logic.auth.permissions import Caller, require_admin
 
 GROUPS_SCOPE = "wlcg.groups"
 

@@ -159,8 +159,10 @@ class KeyStore:
         self._keys.update((key.kid, key) for key in keys)
         now = self._clock()
         newest = next((key.kid for key in reversed(keys) if key.algorithm == self.algorithm), None)
-        return [KeyRecord(key.kid, CURRENT if key.kid == newest else RETIRED, now, None if key.kid == newest else now)
-                for key in keys]  # fmt: skip
+        return [
+            KeyRecord(key.kid, CURRENT if key.kid == newest else RETIRED, now, None if key.kid == newest else now)
+            for key in keys
+        ]
 
     def _save(self, records: list[KeyRecord]) -> None:
         """Write the state atomically, then remove files of keys no longer listed."""
@@ -242,8 +244,10 @@ class KeyStore:
             if now - upcoming.created_at < min_published:
                 wait = int(min_published - (now - upcoming.created_at))
                 raise Conflict(f"next key {upcoming.kid} has been published for too short a time: {wait} s to go")
-            promoted = {CURRENT: lambda r: replace(r, state=RETIRED, retired_at=now),
-                        NEXT: lambda r: replace(r, state=CURRENT)}  # fmt: skip
+            promoted = {
+                CURRENT: lambda r: replace(r, state=RETIRED, retired_at=now),
+                NEXT: lambda r: replace(r, state=CURRENT),
+            }
             records = [promoted.get(r.state, lambda r: r)(r) for r in records]
             self._save(self._completed(records))
             return upcoming.kid

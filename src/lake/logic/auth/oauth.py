@@ -53,7 +53,7 @@ from lake.logic.auth.grants import (
 )
 from lake.logic.auth.groups import is_group_scope
 from lake.logic.auth.issuer import TokenIssuer
-from lake.logic.auth.policy import Caller
+from lake.logic.auth.permissions import Caller
 from lake.logic.auth.refresh import issue_refresh, lookup_refresh, revoke_refresh, use_refresh
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -87,8 +87,9 @@ def authenticate(conn: Connection, form: Form, basic: tuple[str, str] | None) ->
 
 def _password(conn: Connection, issuer: TokenIssuer, form: Form, client: Client | None) -> dict[str, Any]:
     """Resource-owner password grant; `offline_access` adds a refresh token bound to the client (if any)."""
-    caller = authenticate_userpass(conn, required(form, "username"), required(form, "password"),
-                                   form.get("account") or None)  # fmt: skip
+    caller = authenticate_userpass(
+        conn, required(form, "username"), required(form, "password"), form.get("account") or None
+    )
     scopes = words(form, "scope") or [API_SCOPE]
     audiences = words(form, "audience") or [issuer.api_audience]
     if client is not None:
@@ -192,8 +193,13 @@ def _exchange(conn: Connection, issuer: TokenIssuer, form: Form, client: Client 
     if client is None:
         raise OAuthError("invalid_client", "a refresh token is issued only to an authenticated client", 401)
     refresh = issue_refresh(conn, caller.account, client.client_id, scopes, audiences)
-    return {"access_token": refresh, "refresh_token": refresh, "token_type": "N_A",
-            "issued_token_type": REFRESH_TOKEN_TYPE, "scope": " ".join(scopes)}  # fmt: skip
+    return {
+        "access_token": refresh,
+        "refresh_token": refresh,
+        "token_type": "N_A",
+        "issued_token_type": REFRESH_TOKEN_TYPE,
+        "scope": " ".join(scopes),
+    }
 
 
 _Grant = Callable[[Connection, TokenIssuer, Form, Client | None], dict[str, Any]]
@@ -247,15 +253,33 @@ def introspect(conn: Connection, issuer: TokenIssuer, form: Form, trust: Trust) 
     token = form.get("token", "")
     grant = lookup_refresh(conn, token) if token else None
     if grant is not None:
-        return {"active": True, "token_type": "refresh_token", "sub": grant.account, "username": grant.account,
-                "client_id": grant.client_id, "scope": " ".join(grant.scopes), "aud": list(grant.audiences),
-                "iss": issuer.issuer, "exp": int(grant.expires_at.replace(tzinfo=UTC).timestamp())}  # fmt: skip
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "sub": grant.account,
+            "username": grant.account,
+            "client_id": grant.client_id,
+            "scope": " ".join(grant.scopes),
+            "aud": list(grant.audiences),
+            "iss": issuer.issuer,
+            "exp": int(grant.expires_at.replace(tzinfo=UTC).timestamp()),
+        }
     try:
         claims = subject_claims(issuer, token, trust)
         caller = _subject_caller(conn, issuer, claims)
     except LakeError:
         return {"active": False}
     groups = {"wlcg.groups": list(claims.groups)} if claims.groups else {}
-    return {"active": True, "token_type": "Bearer", "sub": claims.sub, "username": caller.account,
-            "scope": " ".join(claims.scopes), "aud": list(claims.aud), "iss": claims.iss, "exp": claims.exp,
-            "iat": claims.iat, "jti": claims.jti, **groups}  # fmt: skip
+    return {
+        "active": True,
+        "token_type": "Bearer",
+        "sub": claims.sub,
+        "username": caller.account,
+        "scope": " ".join(claims.scopes),
+        "aud": list(claims.aud),
+        "iss": claims.iss,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "jti": claims.jti,
+        **groups,
+    }

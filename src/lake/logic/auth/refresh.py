@@ -46,10 +46,15 @@ def issue_refresh(
     now = utcnow()
     conn.execute(
         insert(t.refresh_tokens).values(
-            token_hash=_digest(token), account=account, client_id=client_id, scopes=" ".join(scopes),
-            audiences=" ".join(audiences), created_at=now, expires_at=now + REFRESH_LIFETIME,
+            token_hash=_digest(token),
+            account=account,
+            client_id=client_id,
+            scopes=" ".join(scopes),
+            audiences=" ".join(audiences),
+            created_at=now,
+            expires_at=now + REFRESH_LIFETIME,
         )
-    )  # fmt: skip
+    )
     return token
 
 
@@ -69,8 +74,9 @@ def lookup_refresh(conn: Connection, token: str) -> RefreshGrant | None:
         ).scalar()
         if client_status != "ACTIVE":
             return None
-    return RefreshGrant(row.account, row.client_id, tuple(row.scopes.split()), tuple(row.audiences.split()),
-                        row.expires_at)  # fmt: skip
+    return RefreshGrant(
+        row.account, row.client_id, tuple(row.scopes.split()), tuple(row.audiences.split()), row.expires_at
+    )
 
 
 def use_refresh(conn: Connection, token: str, client_id: str | None) -> RefreshGrant:

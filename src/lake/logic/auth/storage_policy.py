@@ -21,7 +21,7 @@ from lake.core.scopes import StorageOp, check_scope_path, storage_allowed
 from lake.db import schema_auth as ta
 from lake.logic.auth.accounts import get_account
 from lake.logic.auth.groups import memberships, validate_group
-from lake.logic.auth.policy import Caller, require_admin
+from lake.logic.auth.permissions import Caller, require_admin
 
 ANY_AUDIENCE = "*"
 

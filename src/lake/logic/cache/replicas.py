@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection
 
 from lake.core.errors import DIDNotFound, InvalidInput
 from lake.core.models import DIDRef, DIDType, FileIn, ReplicaState, RSEOut
+from lake.db import replicas as replica_rows
 from lake.db import schema as t
-from lake.db.bulk import key_conditions, rows_by_key
-from lake.logic.auth.policy import Caller, require_admin
+from lake.db.bulk import rows_by_key
+from lake.logic.auth.permissions import Caller, require_admin
 from lake.logic.catalog import rses
 from lake.logic.catalog.replicas import add_replica_rows
 
@@ -39,10 +40,15 @@ def add_cached_replicas(conn: Connection, caller: Caller, rse_name: str, files: 
         if row is None or row.did_type != DIDType.FILE.value:
             raise DIDNotFound(f"no file '{scope}:{name}'")
     rows = [
-        FileIn(scope=scope, name=name, bytes=found[(scope, name)].bytes, adler32=found[(scope, name)].adler32,
-               md5=found[(scope, name)].md5)
+        FileIn(
+            scope=scope,
+            name=name,
+            bytes=found[(scope, name)].bytes,
+            adler32=found[(scope, name)].adler32,
+            md5=found[(scope, name)].md5,
+        )
         for scope, name in keys
-    ]  # fmt: skip
+    ]
     return add_replica_rows(conn, rse.id, rows, ReplicaState.AVAILABLE)
 
 
@@ -50,8 +56,5 @@ def remove_cached_replicas(conn: Connection, caller: Caller, rse_name: str, file
     """Forget that a cache holds these files (it evicted them); returns how many rows went."""
     require_admin(caller)
     rse = cache_rse(conn, rse_name)
-    r = t.replicas.c
-    removed = 0
-    for where in key_conditions(conn, (r.scope, r.name), sorted({(f.scope, f.name) for f in files})):
-        removed += conn.execute(delete(t.replicas).where(where, r.rse_id == rse.id)).rowcount
-    return removed
+    keys = sorted({(rse.id, f.scope, f.name) for f in files})
+    return replica_rows.remove(conn, keys)

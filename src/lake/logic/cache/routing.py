@@ -53,9 +53,12 @@ def _route(conn: Connection, rse: RSEOut) -> CacheRoute | None:
     expression = rse.attributes.get(CACHE_FOR)
     origins = frozenset(rses.resolve_expression(conn, str(expression))) if expression else None
     return CacheRoute(
-        rse=rse, scheme=protocol.scheme, netloc=f"{protocol.hostname}:{protocol.port}",
-        prefix=normalize_prefix(protocol.prefix).rstrip("/"), origins=origins,
-    )  # fmt: skip
+        rse=rse,
+        scheme=protocol.scheme,
+        netloc=f"{protocol.hostname}:{protocol.port}",
+        prefix=normalize_prefix(protocol.prefix).rstrip("/"),
+        origins=origins,
+    )
 
 
 def is_cache_of(rse: RSEOut, site: str) -> bool:

@@ -3,21 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from types import SimpleNamespace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, func, select, tuple_, update
 
 from lake.core.clock import utcnow
 from lake.core.errors import AlreadyExists, ClosedCollection, DIDNotFound, InvalidInput, UnsupportedOperation
-from lake.core.models import DIDOut, DIDRef, DIDType
+from lake.core.models import DIDOut, DIDRef, DIDType, FileIn
+from lake.db import did_updates
 from lake.db import schema as t
 from lake.db.bulk import insert_rows, present_keys, rows_by_key
-from lake.db.schema_policy import updated_dids
-from lake.logic.auth.policy import Caller, require_scope_writer
+from lake.logic.auth.permissions import Caller, require_scope_writer
 from lake.logic.catalog.dids import did_out, get_row
 
 CHUNK = 500
+
+
+class ChildLike(Protocol):
+    """What a content row copies from its child: a `dids` row or a `Child`."""
+
+    scope: str
+    name: str
+    did_type: str
+    bytes: int | None
+    adler32: str | None
+    md5: str | None
+
+
+@dataclass
+class Child:
+    """A file about to be attached whose DID row is not at hand (its caller knows it exists)."""
+
+    scope: str
+    name: str
+    did_type: str
+    bytes: int | None
+    adler32: str | None
+    md5: str | None
 
 
 def attach(conn: Connection, caller: Caller, parent: DIDRef, children: Sequence[DIDRef]) -> int:
@@ -26,8 +49,11 @@ def attach(conn: Connection, caller: Caller, parent: DIDRef, children: Sequence[
     require_scope_writer(conn, caller, parent.scope)
     _check_collection_open(row)
     child_rows = _existing_children(conn, children)
-    allowed = {DIDType.FILE.value} if row.did_type == DIDType.DATASET.value else {
-        DIDType.DATASET.value, DIDType.CONTAINER.value}  # fmt: skip
+    allowed = (
+        {DIDType.FILE.value}
+        if row.did_type == DIDType.DATASET.value
+        else {DIDType.DATASET.value, DIDType.CONTAINER.value}
+    )
     for child in child_rows:
         if child.did_type not in allowed:
             raise InvalidInput(
@@ -39,7 +65,7 @@ def attach(conn: Connection, caller: Caller, parent: DIDRef, children: Sequence[
 
 
 def attach_files(
-    conn: Connection, caller: Caller, dataset: DIDRef, files: Sequence[Any], unattached: bool = False
+    conn: Connection, caller: Caller, dataset: DIDRef, files: Sequence[FileIn], unattached: bool = False
 ) -> int:
     """Attach files known to exist (objects with scope, name, bytes, adler32, md5) to an open dataset.
 
@@ -52,26 +78,34 @@ def attach_files(
         raise InvalidInput(
             f"files can only be attached to a dataset, not to the container '{dataset.scope}:{dataset.name}'"
         )
-    files = [SimpleNamespace(scope=f.scope, name=f.name, did_type="FILE", bytes=f.bytes, adler32=f.adler32, md5=f.md5)
-             for f in files]  # fmt: skip
-    return attach_rows(conn, dataset, files, check_attached=not unattached)
+    children = [Child(f.scope, f.name, DIDType.FILE.value, f.bytes, f.adler32, f.md5) for f in files]
+    return attach_rows(conn, dataset, children, check_attached=not unattached)
 
 
-def attach_rows(conn: Connection, parent: DIDRef, child_rows: Sequence[Any], check_attached: bool = True) -> int:
+def attach_rows(conn: Connection, parent: DIDRef, child_rows: Sequence[ChildLike], check_attached: bool = True) -> int:
     """Insert content rows (no type checks) and grow the parent's length and bytes."""
     already = _attached_subset(conn, parent, [(c.scope, c.name) for c in child_rows]) if check_attached else set()
     if already:
         scope, name = next(iter(already))
         raise AlreadyExists(f"'{scope}:{name}' is already attached to '{parent.scope}:{parent.name}'")
     now = utcnow()
-    rows = [
-        {"scope": parent.scope, "name": parent.name, "child_scope": c.scope, "child_name": c.name,
-         "child_type": c.did_type, "bytes": c.bytes, "adler32": c.adler32, "md5": c.md5, "created_at": now}
+    rows: list[dict[str, Any]] = [
+        {
+            "scope": parent.scope,
+            "name": parent.name,
+            "child_scope": c.scope,
+            "child_name": c.name,
+            "child_type": c.did_type,
+            "bytes": c.bytes,
+            "adler32": c.adler32,
+            "md5": c.md5,
+            "created_at": now,
+        }
         for c in child_rows
-    ]  # fmt: skip
+    ]
     if rows:
         insert_rows(conn, t.contents, rows)
-        _grow(conn, parent, len(rows), sum(r["bytes"] or 0 for r in rows))
+        _grow(conn, parent, len(rows), sum(c.bytes or 0 for c in child_rows))
         note_update(conn, parent, "ATTACH")
     return len(rows)
 
@@ -88,7 +122,7 @@ def _grow(conn: Connection, parent: DIDRef, files: int, size: int) -> None:
 
 def note_update(conn: Connection, did: DIDRef, action: str) -> None:
     """Queue the change for the rule evaluator, which adjusts the locks of rules on the DID and above it."""
-    conn.execute(insert(updated_dids).values(scope=did.scope, name=did.name, action=action, created_at=utcnow()))
+    did_updates.note(conn, did.scope, did.name, action, utcnow())
 
 
 def detach(conn: Connection, caller: Caller, parent: DIDRef, children: Sequence[DIDRef]) -> int:

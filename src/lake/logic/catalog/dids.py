@@ -12,7 +12,7 @@ from lake.core.errors import DIDNotFound, DuplicateDID, InvalidInput, Permission
 from lake.core.models import DIDIn, DIDOut, DIDRef, DIDType
 from lake.core.names import validate_did_name, validate_scope
 from lake.db import schema as t
-from lake.logic.auth.policy import Caller, require_scope_writer
+from lake.logic.auth.permissions import Caller, require_scope_writer
 from lake.logic.catalog import meta
 
 
@@ -42,17 +42,26 @@ def add_collection(conn: Connection, caller: Caller, did: DIDIn) -> DIDOut:
     validate_did_name(did.name)
     require_scope_writer(conn, caller, did.scope)
     ensure_new_names(conn, did.scope, [did.name])
-    now = utcnow()
-    expired_at = now + timedelta(seconds=did.lifetime) if did.lifetime else None
     if did.lifetime is not None and did.lifetime <= 0:
         raise InvalidInput("lifetime must be a positive number of seconds")
+    now = utcnow()
+    expired_at = now + timedelta(seconds=did.lifetime) if did.lifetime else None
     conn.execute(
         insert(t.dids).values(
-            scope=did.scope, name=did.name, did_type=did.type.value, account=caller.account, is_open=True,
-            monotonic=False, bytes=0, length=0, availability="AVAILABLE", expired_at=expired_at,
-            created_at=now, updated_at=now,
+            scope=did.scope,
+            name=did.name,
+            did_type=did.type.value,
+            account=caller.account,
+            is_open=True,
+            monotonic=False,
+            bytes=0,
+            length=0,
+            availability="AVAILABLE",
+            expired_at=expired_at,
+            created_at=now,
+            updated_at=now,
         )
-    )  # fmt: skip
+    )
     if did.meta:
         meta.set_meta(conn, did.scope, did.name, did.meta)
     return get_did(conn, did.scope, did.name, with_meta=bool(did.meta))

@@ -41,9 +41,15 @@ def meta_rows(scope: str, name: str, values: Mapping[str, Any]) -> list[dict[str
         if isinstance(value, dict | list):
             raise InvalidInput(f"metadata '{key}' must be a string, number or boolean")
         rows.append(
-            {"scope": scope, "name": name, "key": key, "value": text_of(value), "value_num": number_of(value),
-             "value_json": value}
-        )  # fmt: skip
+            {
+                "scope": scope,
+                "name": name,
+                "key": key,
+                "value": text_of(value),
+                "value_num": number_of(value),
+                "value_json": value,
+            }
+        )
     return rows
 
 

@@ -25,9 +25,10 @@ from lake.core.models import (
     RSEOut,
 )
 from lake.core.names import validate_did_name, validate_scope
+from lake.db import replicas as replica_rows
 from lake.db import schema as t
 from lake.db.bulk import insert_rows, present_keys, rows_by_key
-from lake.logic.auth.policy import Caller, require_scope_writer
+from lake.logic.auth.permissions import Caller, require_scope_writer
 from lake.logic.catalog import contents, dids, meta, rses
 
 CHUNK = 500
@@ -109,11 +110,23 @@ def _insert_files(conn: Connection, caller: Caller, files: Sequence[FileIn]) -> 
         raise DuplicateDID(f"DID '{scope}:{name}' existed before and was deleted: names are never reused")
     now = utcnow()
     rows = [
-        {"scope": f.scope, "name": f.name, "did_type": "FILE", "account": caller.account, "is_open": None,
-         "monotonic": False, "bytes": f.bytes, "length": 1, "adler32": f.adler32, "md5": f.md5,
-         "availability": "AVAILABLE", "created_at": now, "updated_at": now}
+        {
+            "scope": f.scope,
+            "name": f.name,
+            "did_type": "FILE",
+            "account": caller.account,
+            "is_open": None,
+            "monotonic": False,
+            "bytes": f.bytes,
+            "length": 1,
+            "adler32": f.adler32,
+            "md5": f.md5,
+            "availability": "AVAILABLE",
+            "created_at": now,
+            "updated_at": now,
+        }
         for f in files
-    ]  # fmt: skip
+    ]
     if rows:
         insert_rows(conn, t.dids, rows)
     meta_rows = [row for f in files if f.meta for row in meta.meta_rows(f.scope, f.name, f.meta)]
@@ -121,8 +134,9 @@ def _insert_files(conn: Connection, caller: Caller, files: Sequence[FileIn]) -> 
         insert_rows(conn, t.did_meta, meta_rows)
 
 
-def add_replica_rows(conn: Connection, rse_id: str, files: Sequence[FileIn], state: ReplicaState,
-                     new: Sequence[FileIn] = ()) -> int:  # fmt: skip
+def add_replica_rows(
+    conn: Connection, rse_id: str, files: Sequence[FileIn], state: ReplicaState, new: Sequence[FileIn] = ()
+) -> int:
     """Insert replicas that do not exist yet on this RSE (files in `new` were just created: no lookup)."""
     fresh = {(f.scope, f.name) for f in new}
     r = t.replicas.c
@@ -130,14 +144,8 @@ def add_replica_rows(conn: Connection, rse_id: str, files: Sequence[FileIn], sta
         conn, r.scope, r.name, [(f.scope, f.name) for f in files if (f.scope, f.name) not in fresh], r.rse_id == rse_id
     )
     now = utcnow()
-    rows = [
-        {"rse_id": rse_id, "scope": f.scope, "name": f.name, "bytes": f.bytes, "adler32": f.adler32,
-         "md5": f.md5, "path": None, "state": state.value, "lock_cnt": 0, "tombstone": None,
-         "accessed_at": None, "created_at": now, "updated_at": now}
-        for f in files if (f.scope, f.name) not in present
-    ]  # fmt: skip
-    if rows:
-        insert_rows(conn, t.replicas, rows)
+    rows = [replica_rows.new_replica(rse_id, f, state, now) for f in files if (f.scope, f.name) not in present]
+    replica_rows.add(conn, rows)
     return len(rows)
 
 

@@ -24,7 +24,7 @@ from lake.core.models import (
 )
 from lake.core.names import validate_attribute_key, validate_rse_name
 from lake.db import schema as t
-from lake.logic.auth.policy import Caller, require_admin
+from lake.logic.auth.permissions import Caller, require_admin
 
 OPERATIONS = ("read", "write", "delete", "third_party_copy_read", "third_party_copy_write")
 

@@ -12,7 +12,7 @@ from lake.core.models import ScopeIn, ScopeOut
 from lake.core.names import validate_scope
 from lake.db import schema as t
 from lake.logic.auth.accounts import get_account
-from lake.logic.auth.policy import Caller, require_admin
+from lake.logic.auth.permissions import Caller, require_admin
 
 
 def add_scope(conn: Connection, caller: Caller, scope: ScopeIn) -> ScopeOut:

@@ -26,9 +26,13 @@ def _compare(column: Any, term: Term, value: Any) -> Any:
         matched = column.like(_like(str(value)), escape="\\")
         return matched if term.op == "=" else ~matched
     operators = {
-        "=": column.__eq__, "!=": column.__ne__, "<": column.__lt__,
-        ">": column.__gt__, "<=": column.__le__, ">=": column.__ge__,
-    }  # fmt: skip
+        "=": column.__eq__,
+        "!=": column.__ne__,
+        "<": column.__lt__,
+        ">": column.__gt__,
+        "<=": column.__le__,
+        ">=": column.__ge__,
+    }
     return operators[term.op](value)
 
 
@@ -72,7 +76,8 @@ def search_query(scope: str, filter_text: str | None, did_type: str | None = Non
     return query.limit(limit) if limit else query
 
 
-def search(conn: Connection, scope: str, filter_text: str | None, did_type: str | None = None,
-           limit: int | None = None) -> Iterator[DIDOut]:  # fmt: skip
+def search(
+    conn: Connection, scope: str, filter_text: str | None, did_type: str | None = None, limit: int | None = None
+) -> Iterator[DIDOut]:
     for row in conn.execute(search_query(scope, filter_text, did_type, limit)):
         yield did_out(row)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import Connection, exists, select, tuple_
 
 from lake.core.clock import utcnow
 from lake.core.errors import (
@@ -28,18 +28,19 @@ from lake.core.errors import (
     Unauthenticated,
     UnsupportedOperation,
 )
-from lake.core.models import DIDType, ReplicaState
+from lake.core.models import DIDType
 from lake.core.partition import Partition
-from lake.core.policy import ErrorCategory
+from lake.core.replication import ErrorCategory
 from lake.core.scopes import StorageOp
+from lake.core.states import OBSOLETE
+from lake.db import replicas as replica_rows
 from lake.db import schema as t
-from lake.db.schema_policy import transfers
+from lake.db.replicas import Candidate
 from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
 from lake.logic.catalog import rses
 from lake.logic.catalog.replicas import RSEAccess
 from lake.logic.deletion.undertaker import bury_dids
 from lake.logic.monitoring.events import event_row, record_many
-from lake.logic.rules.locks import ACTIVE_TRANSFER, OBSOLETE
 from lake.logic.services import Services
 from lake.storage.registry import get_backend
 
@@ -48,18 +49,6 @@ log = logging.getLogger(__name__)
 CHUNK = 100
 STALE_AFTER = timedelta(hours=1)  # a BEING_DELETED replica untouched this long was left by a crashed reaper
 SUBJECT = "lake-reaper"
-BEING_DELETED = ReplicaState.BEING_DELETED.value
-
-
-@dataclass(frozen=True)
-class Candidate:
-    scope: str
-    name: str
-    bytes: int
-    path: str | None
-    state: str
-    tombstone: datetime
-    updated_at: datetime
 
 
 @dataclass
@@ -82,8 +71,13 @@ class RSEWork:
         return taken
 
 
-def reap(services: Services, partition: Partition, greedy: bool = False, stop: threading.Event | None = None,
-         chunk: int = CHUNK) -> int:  # fmt: skip
+def reap(
+    services: Services,
+    partition: Partition,
+    greedy: bool = False,
+    stop: threading.Event | None = None,
+    chunk: int = CHUNK,
+) -> int:
     """One reaper pass over this partition's RSEs; returns how many replicas were deleted."""
     with services.db.transaction() as conn:
         jobs = plan(conn, partition, greedy)
@@ -117,9 +111,8 @@ def needed_space(conn: Connection, rse_id: str, attributes: dict[str, Any]) -> i
         min_free, total = float(attributes["MinFreeSpace"]), float(attributes["total_space"])
     except (KeyError, TypeError, ValueError):
         return 0
-    r = t.replicas.c
-    used = conn.execute(select(func.coalesce(func.sum(r.bytes), 0)).where(r.rse_id == rse_id)).scalar_one()
-    return max(0, int(min_free - (total - int(used))))
+    used = replica_rows.used_bytes(conn, rse_id)
+    return max(0, int(min_free - (total - used)))
 
 
 def _reap_rse(services: Services, job: RSEWork, chunk: int, stop: threading.Event | None) -> int:
@@ -144,45 +137,14 @@ def _reap_rse(services: Services, job: RSEWork, chunk: int, stop: threading.Even
 def candidates(conn: Connection, rse_id: str, cursor: tuple[datetime, str, str] | None, chunk: int) -> list[Candidate]:
     """Eligible replicas after the cursor: unlocked, tombstone in the past, not being deleted (unless stale),
     and no transfer still writing them (it would leave dark data behind)."""
-    r, x = t.replicas.c, transfers.c
-    now = utcnow()
-    writing = exists().where(x.dest_rse_id == r.rse_id, x.scope == r.scope, x.name == r.name,
-                             x.state.in_(ACTIVE_TRANSFER))  # fmt: skip
-    query = select(r.scope, r.name, r.bytes, r.path, r.state, r.tombstone, r.updated_at).where(
-        r.rse_id == rse_id,
-        r.lock_cnt <= 0,
-        r.tombstone.is_not(None),
-        r.tombstone < now,
-        or_(r.state != BEING_DELETED, r.updated_at < now - STALE_AFTER),
-        ~writing,
-    )
-    if cursor is not None:
-        query = query.where(tuple_(r.tombstone, r.scope, r.name) > tuple_(*cursor))
-    rows = conn.execute(query.order_by(r.tombstone, r.scope, r.name).limit(chunk))
-    return [Candidate(*row) for row in rows]
+    return replica_rows.deletable(conn, rse_id, cursor, chunk, STALE_AFTER)
 
 
 def claim(conn: Connection, rse_id: str, taken: Sequence[Candidate]) -> list[Candidate]:
     """Mark BEING_DELETED only rows unchanged since they were read (still unlocked); returns those claimed."""
     if not taken:
         return []
-    r = t.replicas.c
-    stamp = utcnow()
-    statement = (
-        update(t.replicas)
-        .where(r.rse_id == rse_id, r.scope == bindparam("k_scope"), r.name == bindparam("k_name"),
-               r.state == bindparam("k_state"), r.updated_at == bindparam("k_updated"), r.lock_cnt <= 0,
-               r.tombstone.is_not(None))
-        .values(state=BEING_DELETED, updated_at=stamp)
-    )  # fmt: skip
-    conn.execute(statement, [
-        {"k_scope": c.scope, "k_name": c.name, "k_state": c.state, "k_updated": c.updated_at} for c in taken
-    ])  # fmt: skip
-    query = select(r.scope, r.name).where(
-        r.rse_id == rse_id, tuple_(r.scope, r.name).in_([(c.scope, c.name) for c in taken]),
-        r.state == BEING_DELETED, r.updated_at == stamp,
-    )  # fmt: skip
-    mine = {(s, n) for s, n in conn.execute(query)}
+    mine = replica_rows.claim_for_deletion(conn, rse_id, taken)
     return [c for c in taken if (c.scope, c.name) in mine]
 
 
@@ -229,40 +191,35 @@ def finish(conn: Connection, access: RSEAccess, outcomes: Sequence[tuple[Candida
     _restore_rows(conn, access.rse.id, [c for c, _ in failed])
     bury_dids(conn, _expired_orphans(conn, [(c.scope, c.name) for c in done]))
     rse = access.rse.name
-    events = [event_row("deletion.done", scope=c.scope, name=c.name, bytes=c.bytes, dest_rse=rse,
-                        payload={"rse": rse}) for c in done]  # fmt: skip
-    events += [event_row("deletion.failed", scope=c.scope, name=c.name, bytes=c.bytes, dest_rse=rse,
-                         error_category=error_category(e).value, message=e.message,
-                         payload={"rse": rse, "code": e.code}) for c, e in failed]  # fmt: skip
+    events = [
+        event_row("deletion.done", scope=c.scope, name=c.name, bytes=c.bytes, dest_rse=rse, payload={"rse": rse})
+        for c in done
+    ]
+    events += [
+        event_row(
+            "deletion.failed",
+            scope=c.scope,
+            name=c.name,
+            bytes=c.bytes,
+            dest_rse=rse,
+            error_category=error_category(e).value,
+            message=e.message,
+            payload={"rse": rse, "code": e.code},
+        )
+        for c, e in failed
+    ]
     record_many(conn, events)
     return len(done)
 
 
 def _remove_rows(conn: Connection, rse_id: str, done: Sequence[Candidate]) -> None:
-    if not done:
-        return
-    r = t.replicas.c
-    keys = [(c.scope, c.name) for c in done]
-    mine = (r.rse_id == rse_id, tuple_(r.scope, r.name).in_(keys), r.state == BEING_DELETED)
-    conn.execute(
-        update(t.replicas)
-        .where(*mine, r.lock_cnt > 0)
-        .values(state=ReplicaState.COPYING.value, tombstone=None, updated_at=utcnow())
-    )
-    conn.execute(delete(t.replicas).where(*mine))
+    if done:
+        replica_rows.remove_deleted(conn, rse_id, [(c.scope, c.name) for c in done])
 
 
 def _restore_rows(conn: Connection, rse_id: str, failed: Sequence[Candidate]) -> None:
-    if not failed:
-        return
-    r = t.replicas.c
-    statement = (
-        update(t.replicas)
-        .where(r.rse_id == rse_id, r.scope == bindparam("k_scope"), r.name == bindparam("k_name"),
-               r.state == BEING_DELETED)
-        .values(state=bindparam("k_state"), updated_at=utcnow())
-    )  # fmt: skip
-    conn.execute(statement, [{"k_scope": c.scope, "k_name": c.name, "k_state": c.state} for c in failed])
+    if failed:
+        replica_rows.restore(conn, rse_id, failed)
 
 
 def _expired_orphans(conn: Connection, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -271,7 +228,9 @@ def _expired_orphans(conn: Connection, keys: Sequence[tuple[str, str]]) -> list[
         return []
     d, r = t.dids.c, t.replicas.c
     query = select(d.scope, d.name).where(
-        tuple_(d.scope, d.name).in_(list(keys)), d.did_type == DIDType.FILE.value, d.expired_at < utcnow(),
+        tuple_(d.scope, d.name).in_(list(keys)),
+        d.did_type == DIDType.FILE.value,
+        d.expired_at < utcnow(),
         ~exists().where(r.scope == d.scope, r.name == d.name),
-    )  # fmt: skip
+    )
     return [(s, n) for s, n in conn.execute(query)]

@@ -10,17 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, tuple_
 
 from lake.core.clock import utcnow
 from lake.core.models import DIDRef, DIDType, ReplicaState
 from lake.core.partition import Partition
+from lake.core.states import OBSOLETE
+from lake.db import replicas as replica_rows
+from lake.db import rules as rule_rows
 from lake.db import schema as t
-from lake.db.schema_policy import rules
+from lake.db.schema_replication import rules
 from lake.logic.catalog.contents import note_update, refresh_size
 from lake.logic.deletion.expiry import remove_rule
 from lake.logic.monitoring.events import event_row, record_many
-from lake.logic.rules.locks import OBSOLETE
 
 LIMIT = 100
 Key = tuple[str, str]
@@ -32,7 +34,7 @@ def expire_dids(conn: Connection, partition: Partition, limit: int = LIMIT) -> i
     mine = [row for row in rows if partition.owns(f"{row.scope}:{row.name}")][:limit]
     events = []
     for row in mine:
-        for rule in conn.execute(select(rules).where(rules.c.scope == row.scope, rules.c.name == row.name)).all():
+        for rule in rule_rows.on_did(conn, row.scope, row.name):
             remove_rule(conn, rule, "rule.expired", f"DID {row.scope}:{row.name} expired")
         marked = 0 if row.did_type != DIDType.FILE.value else _tombstone_file(conn, (row.scope, row.name))
         gone = row.did_type != DIDType.FILE.value or not _has_replicas(conn, (row.scope, row.name))
@@ -63,13 +65,7 @@ def _expired_query() -> Any:
 
 def _tombstone_file(conn: Connection, key: Key) -> int:
     """Unlocked replicas of an expired file become OBSOLETE: the reaper deletes them first."""
-    r = t.replicas.c
-    result = conn.execute(
-        update(t.replicas)
-        .where(r.scope == key[0], r.name == key[1], r.lock_cnt <= 0, r.state != ReplicaState.BEING_DELETED.value)
-        .values(tombstone=OBSOLETE, updated_at=utcnow())
-    )
-    return result.rowcount or 0
+    return replica_rows.obsolete(conn, [key], utcnow())
 
 
 def _has_replicas(conn: Connection, key: Key) -> bool:
@@ -101,8 +97,10 @@ def bury_dids(conn: Connection, keys: Sequence[Key]) -> None:
     now = utcnow()
     found = conn.execute(select(d.scope, d.name, d.did_type).where(tuple_(d.scope, d.name).in_(wanted))).all()
     if found:
-        conn.execute(insert(t.deleted_dids), [
-            {"scope": s, "name": n, "did_type": kind, "deleted_at": now} for s, n, kind in found])  # fmt: skip
+        conn.execute(
+            insert(t.deleted_dids),
+            [{"scope": s, "name": n, "did_type": kind, "deleted_at": now} for s, n, kind in found],
+        )
     conn.execute(delete(t.contents).where(tuple_(c.scope, c.name).in_(wanted)))
     conn.execute(delete(t.did_meta).where(tuple_(m.scope, m.name).in_(wanted)))
     conn.execute(delete(t.dids).where(tuple_(d.scope, d.name).in_(wanted)))

@@ -12,14 +12,24 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from lake.core.clock import utcnow
-from lake.core.policy import EventOut
+from lake.core.replication import EventOut
 from lake.db.bulk import insert_rows
-from lake.db.schema_policy import events
+from lake.db.schema_replication import events
 
 FIELDS = (
-    "scope", "name", "rule_id", "transfer_id", "source_rse", "dest_rse", "bytes", "duration", "activity",
-    "error_category", "message", "payload",
-)  # fmt: skip
+    "scope",
+    "name",
+    "rule_id",
+    "transfer_id",
+    "source_rse",
+    "dest_rse",
+    "bytes",
+    "duration",
+    "activity",
+    "error_category",
+    "message",
+    "payload",
+)
 
 
 def event_row(kind: str, **fields: Any) -> dict[str, Any]:
@@ -38,8 +48,9 @@ def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     insert_rows(conn, events, rows)
 
 
-def list_events(conn: Connection, kind: str | None = None, rule_id: str | None = None,
-                since_id: int = 0, limit: int | None = None) -> Iterator[EventOut]:  # fmt: skip
+def list_events(
+    conn: Connection, kind: str | None = None, rule_id: str | None = None, since_id: int = 0, limit: int | None = None
+) -> Iterator[EventOut]:
     query = select(events).where(events.c.id > since_id).order_by(events.c.id)
     if kind:
         query = query.where(events.c.kind.like(kind.replace("*", "%")))

@@ -9,17 +9,23 @@ from sqlalchemy import Connection, func, or_, select
 
 from lake.core.errors import InvalidInput
 from lake.core.monitoring import RSEUsageOut, StateUsage
-from lake.core.policy import ErrorCategory, TransferOut, TransferState
+from lake.core.replication import ErrorCategory, TransferOut, TransferState
 from lake.db import schema as t
-from lake.db.schema_policy import transfers
+from lake.db.schema_replication import transfers
 from lake.logic.catalog import rses
 
 DEFAULT_LIMIT = 1000
 
 
-def list_transfers(conn: Connection, state: str | None = None, rule_id: str | None = None, scope: str | None = None,
-                   name: str | None = None, rse: str | None = None,
-                   limit: int | None = DEFAULT_LIMIT) -> Iterator[TransferOut]:  # fmt: skip
+def list_transfers(
+    conn: Connection,
+    state: str | None = None,
+    rule_id: str | None = None,
+    scope: str | None = None,
+    name: str | None = None,
+    rse: str | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+) -> Iterator[TransferOut]:
     """Transfers newest first, filtered by state, rule, DID or an RSE at either end of the link."""
     source, dest = t.rses.alias("source"), t.rses.alias("dest")
     x = transfers.c
@@ -52,12 +58,22 @@ def _state(text: str) -> str:
 
 def _transfer_out(row: Any) -> TransferOut:
     return TransferOut(
-        id=row.id, scope=row.scope, name=row.name, source_rse=row.source_name or row.source_rse_id,
-        dest_rse=row.dest_name or row.dest_rse_id, state=TransferState(row.state), activity=row.activity,
-        bytes=row.bytes, attempt=row.attempt, mode=row.mode,
-        error_category=ErrorCategory(row.error_category) if row.error_category else None, error=row.error,
-        rule_id=row.rule_id, created_at=row.created_at, finished_at=row.finished_at,
-    )  # fmt: skip
+        id=row.id,
+        scope=row.scope,
+        name=row.name,
+        source_rse=row.source_name or row.source_rse_id,
+        dest_rse=row.dest_name or row.dest_rse_id,
+        state=TransferState(row.state),
+        activity=row.activity,
+        bytes=row.bytes,
+        attempt=row.attempt,
+        mode=row.mode,
+        error_category=ErrorCategory(row.error_category) if row.error_category else None,
+        error=row.error,
+        rule_id=row.rule_id,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
 
 
 def rse_usage(conn: Connection, rse: str) -> RSEUsageOut:

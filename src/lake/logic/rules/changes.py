@@ -10,15 +10,17 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from lake.core.clock import utcnow
 from lake.core.errors import InvalidInput, PermissionDenied
-from lake.core.policy import Grouping, LockState, RuleIn, RuleOut
-from lake.db.schema_policy import locks, rules
-from lake.logic.auth.policy import Caller
+from lake.core.replication import Grouping, LockState, RuleIn, RuleOut
+from lake.db import locks as lock_rows
+from lake.db import rules as rule_rows
+from lake.db.locks import Held
+from lake.db.rules import RuleRow
+from lake.logic.auth.permissions import Caller
 from lake.logic.monitoring.events import record
 from lake.logic.rules.locks import refresh_rules, release_locks
 from lake.logic.rules.rules import add_rule, get_rule, get_rule_row
@@ -26,7 +28,7 @@ from lake.logic.rules.rules import add_rule, get_rule, get_rule_row
 Key = tuple[str, str, str]
 
 
-def _require_owner(caller: Caller, row: Any) -> None:
+def _require_owner(caller: Caller, row: RuleRow) -> None:
     if not caller.admin and row.account != caller.account:
         raise PermissionDenied(f"rule {row.id} belongs to '{row.account}'")
 
@@ -37,22 +39,27 @@ def reduce_rule(conn: Connection, caller: Caller, rule_id: str, copies: int) -> 
     _require_owner(caller, row)
     if copies < 1 or copies >= row.copies:
         raise InvalidInput(f"rule {rule_id} has {row.copies} copies: reducing needs between 1 and {row.copies - 1}")
-    query = select(locks.c.rse_id, locks.c.scope, locks.c.name, locks.c.state).where(locks.c.rule_id == rule_id)
-    held = conn.execute(query).all()
+    held = lock_rows.held(conn, rule_id)
     surplus = surplus_locks(held, copies)
     released = release_locks(conn, rule_id, purge=row.purge_replicas, keys=surplus) if surplus else 0
-    conn.execute(update(rules).where(rules.c.id == rule_id).values(copies=copies, updated_at=utcnow()))
+    rule_rows.set_copies(conn, rule_id, copies, utcnow())
     refresh_rules(conn, [rule_id])
-    record(conn, "rule.reduced", rule_id=rule_id, scope=row.scope, name=row.name,
-           payload={"copies_before": row.copies, "copies": copies, "locks_released": released})  # fmt: skip
+    record(
+        conn,
+        "rule.reduced",
+        rule_id=rule_id,
+        scope=row.scope,
+        name=row.name,
+        payload={"copies_before": row.copies, "copies": copies, "locks_released": released},
+    )
     return get_rule(conn, rule_id)
 
 
-def surplus_locks(held: Sequence[Any], copies: int) -> list[Key]:
+def surplus_locks(held: Sequence[Held], copies: int) -> list[Key]:
     """Per file, the locks beyond `copies` to drop: not-OK locks first, then RSEs with the most unfinished
     locks of the rule (so a dataset keeps landing together on the RSEs that are complete), then by RSE id."""
     unfinished = Counter(lock.rse_id for lock in held if lock.state != LockState.OK.value)
-    per_file: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    per_file: dict[tuple[str, str], list[Held]] = defaultdict(list)
     for lock in held:
         per_file[(lock.scope, lock.name)].append(lock)
     drop: list[Key] = []
@@ -75,21 +82,37 @@ def move_rule(conn: Connection, caller: Caller, rule_id: str, rse_expression: st
     if rse_expression == row.rse_expression:
         raise InvalidInput(f"rule {rule_id} already uses '{rse_expression}'")
     child = add_rule(conn, caller, _child_spec(row, rse_expression))
-    conn.execute(update(rules).where(rules.c.id == rule_id).values(child_rule_id=child.id, updated_at=utcnow()))
-    record(conn, "rule.moved", rule_id=rule_id, scope=row.scope, name=row.name,
-           payload={"child_rule_id": child.id, "from": row.rse_expression, "to": rse_expression})  # fmt: skip
+    rule_rows.set_child(conn, rule_id, child.id, utcnow())
+    record(
+        conn,
+        "rule.moved",
+        rule_id=rule_id,
+        scope=row.scope,
+        name=row.name,
+        payload={"child_rule_id": child.id, "from": row.rse_expression, "to": rse_expression},
+    )
     return child
 
 
-def _child_spec(row: Any, rse_expression: str) -> RuleIn:
+def _child_spec(row: RuleRow, rse_expression: str) -> RuleIn:
     """The old rule's settings with the new expression; the remaining lifetime carries over."""
     lifetime = None
     if row.expires_at is not None:
         lifetime = max(1, math.ceil((row.expires_at - utcnow()).total_seconds()))
     return RuleIn(
-        scope=row.scope, name=row.name, copies=row.copies, rse_expression=rse_expression,
-        grouping=Grouping(row.grouping), weight=row.weight, lifetime=lifetime, locked=row.locked,
-        activity=row.activity, priority=row.priority, source_replica_expression=row.source_replica_expression,
-        purge_replicas=row.purge_replicas, ignore_account_limit=row.ignore_account_limit, comments=row.comments,
+        scope=row.scope,
+        name=row.name,
+        copies=row.copies,
+        rse_expression=rse_expression,
+        grouping=Grouping(row.grouping),
+        weight=row.weight,
+        lifetime=lifetime,
+        locked=row.locked,
+        activity=row.activity,
+        priority=row.priority,
+        source_replica_expression=row.source_replica_expression,
+        purge_replicas=row.purge_replicas,
+        ignore_account_limit=row.ignore_account_limit,
+        comments=row.comments,
         account=row.account,
-    )  # fmt: skip
+    )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, select
 
 from lake.core.models import DIDRef, DIDType
-from lake.core.policy import Grouping
+from lake.core.replication import Grouping
 from lake.db import schema as t
 from lake.logic.catalog import contents
 from lake.logic.catalog.dids import get_row

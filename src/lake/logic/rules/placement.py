@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, select
 
 from lake.core.errors import InsufficientTargetRSEs, InvalidInput, QuotaExceeded
 from lake.core.models import DIDRef
-from lake.core.policy import Grouping
+from lake.core.replication import Grouping
 from lake.db import schema as t
+from lake.db.rules import RuleRow
 from lake.logic.catalog import rses
 from lake.logic.rules.files import RuleFile, file_groups
 from lake.logic.rules.locks import Placement
@@ -55,8 +55,9 @@ def candidate_targets(conn: Connection, expression: str, weight: str | None) -> 
     return targets
 
 
-def choose(targets: Sequence[Target], copies: int, present_bytes: Mapping[str, int], rng: random.Random,
-           expression: str) -> list[Target]:  # fmt: skip
+def choose(
+    targets: Sequence[Target], copies: int, present_bytes: Mapping[str, int], rng: random.Random, expression: str
+) -> list[Target]:
     """`copies` distinct targets: those holding the most bytes already, the rest by weighted random draw."""
     if len(targets) < copies:
         raise InsufficientTargetRSEs(
@@ -71,8 +72,9 @@ def choose(targets: Sequence[Target], copies: int, present_bytes: Mapping[str, i
     return chosen
 
 
-def decide(conn: Connection, rule: Any, ref: DIDRef, targets: list[Target], quota: Quota | None,
-           rng: random.Random) -> list[Decision]:  # fmt: skip
+def decide(
+    conn: Connection, rule: RuleRow, ref: DIDRef, targets: list[Target], quota: Quota | None, rng: random.Random
+) -> list[Decision]:
     """Choose RSEs per file group (preferring where data already is), charging the quota; writes nothing."""
     decisions = []
     for group in file_groups(conn, ref, Grouping(rule.grouping)):

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, delete, func, insert, select
 
 from lake.core.errors import InvalidRSEExpression, RSENotFound
-from lake.core.policy import LimitIn, LimitOut, UsageOut
-from lake.db.schema_policy import account_limits, locks
+from lake.core.replication import LimitIn, LimitOut, UsageOut
+from lake.db.schema_replication import account_limits, locks
 from lake.logic.auth.accounts import get_account
-from lake.logic.auth.policy import Caller, require_admin
+from lake.logic.auth.permissions import Caller, require_admin
 from lake.logic.catalog import rses
 
 
@@ -63,8 +63,14 @@ def account_usage(conn: Connection, account: str) -> Iterator[UsageOut]:
     for (_, rse_id), (files, size) in sorted(usage_by_rse(conn, account).items()):
         limit = quota.local_limit(rse_id)
         remaining = None if limit is None else limit - size
-        yield UsageOut(account=account, rse=names.get(rse_id, rse_id), files=files, bytes=size,
-                       bytes_limit=limit, bytes_remaining=remaining)  # fmt: skip
+        yield UsageOut(
+            account=account,
+            rse=names.get(rse_id, rse_id),
+            files=files,
+            bytes=size,
+            bytes_limit=limit,
+            bytes_remaining=remaining,
+        )
 
 
 @dataclass

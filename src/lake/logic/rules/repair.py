@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from lake.core.clock import utcnow
 from lake.core.errors import InsufficientTargetRSEs
 from lake.core.models import RSEOut
 from lake.core.partition import Partition
-from lake.core.policy import LockState, RuleState
+from lake.core.replication import LockState, RuleState
+from lake.db import locks as lock_rows
+from lake.db import rules as rule_rows
 from lake.db import schema as t
-from lake.db.schema_policy import locks, rules
+from lake.db.locks import LockRow
+from lake.db.rules import RuleRow
 from lake.logic.catalog import rses
 from lake.logic.monitoring.events import record
 from lake.logic.rules.files import RuleFile
@@ -32,17 +34,11 @@ MAX_REPAIRS = 5
 BATCH = 200
 
 
-def _stuck_locks(conn: Connection, partition: Partition, limit: int) -> list[Any]:
+def _stuck_locks(conn: Connection, partition: Partition, limit: int) -> list[LockRow]:
     """STUCK locks due for repair, oldest first, of rules in this partition."""
-    l_ = locks.c
-    query = (
-        select(locks)
-        .where(l_.state == LockState.STUCK.value, l_.repair_cnt < MAX_REPAIRS,
-               l_.updated_at <= utcnow() - timedelta(seconds=REPAIR_DELAY))
-        .order_by(l_.updated_at)
-        .limit(limit * max(1, partition.total))
-    )  # fmt: skip
-    return [row for row in conn.execute(query) if partition.owns(row.rule_id)][:limit]
+    due = utcnow() - timedelta(seconds=REPAIR_DELAY)
+    rows = lock_rows.stuck(conn, due, MAX_REPAIRS, limit * max(1, partition.total))
+    return [row for row in rows if partition.owns(row.rule_id)][:limit]
 
 
 def repair_stuck(conn: Connection, partition: Partition, limit: int = BATCH) -> int:
@@ -51,7 +47,7 @@ def repair_stuck(conn: Connection, partition: Partition, limit: int = BATCH) -> 
     touched: set[str] = set()
     repaired = 0
     for lock in _stuck_locks(conn, partition, limit):
-        rule = conn.execute(select(rules).where(rules.c.id == lock.rule_id).with_for_update()).first()
+        rule = rule_rows.get(conn, lock.rule_id, for_update=True)
         if rule is None or rule.state == RuleState.SUSPENDED.value:
             continue
         _count_repair(conn, lock)
@@ -65,38 +61,38 @@ def repair_stuck(conn: Connection, partition: Partition, limit: int = BATCH) -> 
     return repaired
 
 
-def _count_repair(conn: Connection, lock: Any) -> None:
-    l_ = locks.c
-    key = (l_.rule_id == lock.rule_id) & (l_.rse_id == lock.rse_id) & (l_.scope == lock.scope)
-    conn.execute(update(locks).where(key & (l_.name == lock.name)).values(repair_cnt=l_.repair_cnt + 1))
+def _count_repair(conn: Connection, lock: LockRow) -> None:
+    lock_rows.count_repairs(conn, [(lock.rule_id, lock.rse_id, lock.scope, lock.name)])
 
 
-def _rule_file(conn: Connection, lock: Any) -> RuleFile:
+def _rule_file(conn: Connection, lock: LockRow) -> RuleFile:
     d = t.dids.c
     row = conn.execute(select(d.bytes, d.adler32, d.md5).where(d.scope == lock.scope, d.name == lock.name)).first()
     size, adler32, md5 = (row.bytes or 0, row.adler32, row.md5) if row else (lock.bytes, None, None)
     return RuleFile(lock.scope, lock.name, size, adler32, md5)
 
 
-def _retry(conn: Connection, rule: Any, lock: Any, file: RuleFile, dest: RSEOut) -> int:
+def _retry(conn: Connection, rule: RuleRow, lock: LockRow, file: RuleFile, dest: RSEOut) -> int:
     """A fresh transfer (attempt 0) to the same RSE; its locks go back to REPLICATING."""
     queued = queue_transfers(conn, rule, [Placement(file, lock.rse_id)])
-    set_lock_states(conn, [(lock.rse_id, lock.scope, lock.name)], LockState.REPLICATING)
-    record(conn, "lock.retried", rule_id=rule.id, scope=lock.scope, name=lock.name, dest_rse=dest.name,
-           bytes=file.bytes, activity=rule.activity, payload={"transfers_queued": queued,
-                                                              "repair": lock.repair_cnt + 1})  # fmt: skip
+    set_lock_states(conn, [lock.key], LockState.REPLICATING)
+    record(
+        conn,
+        "lock.retried",
+        rule_id=rule.id,
+        scope=lock.scope,
+        name=lock.name,
+        dest_rse=dest.name,
+        bytes=file.bytes,
+        activity=rule.activity,
+        payload={"transfers_queued": queued, "repair": lock.repair_cnt + 1},
+    )
     return 1
 
 
-def _move(conn: Connection, rule: Any, lock: Any, file: RuleFile) -> int:
+def _move(conn: Connection, rule: RuleRow, lock: LockRow, file: RuleFile) -> int:
     """Lock another writable RSE of the expression not yet holding this file for the rule; release the old."""
-    held = set(
-        conn.execute(
-            select(locks.c.rse_id).where(
-                locks.c.rule_id == rule.id, locks.c.scope == lock.scope, locks.c.name == lock.name
-            )
-        ).scalars()
-    )
+    held = lock_rows.rses_of(conn, rule.id, lock.scope, lock.name)
     targets = [target for target in candidate_targets(conn, rule.rse_expression, rule.weight) if target.id not in held]
     try:
         target = choose(targets, 1, {}, random.Random(), rule.rse_expression)[0]
@@ -104,7 +100,16 @@ def _move(conn: Connection, rule: Any, lock: Any, file: RuleFile) -> int:
         record(conn, "lock.repair_failed", rule_id=rule.id, scope=lock.scope, name=lock.name, message=exc.message)
         return 0
     add_locks(conn, rule, [Placement(file, target.id)])
-    release_locks(conn, rule.id, rule.purge_replicas, keys=[(lock.rse_id, lock.scope, lock.name)])
-    record(conn, "lock.moved", rule_id=rule.id, scope=lock.scope, name=lock.name, dest_rse=target.name,
-           bytes=file.bytes, activity=rule.activity, payload={"from_rse_id": lock.rse_id})  # fmt: skip
+    release_locks(conn, rule.id, rule.purge_replicas, keys=[lock.key])
+    record(
+        conn,
+        "lock.moved",
+        rule_id=rule.id,
+        scope=lock.scope,
+        name=lock.name,
+        dest_rse=target.name,
+        bytes=file.bytes,
+        activity=rule.activity,
+        payload={"from_rse_id": lock.rse_id},
+    )
     return 1

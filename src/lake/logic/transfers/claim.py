@@ -12,30 +12,34 @@ caller commits before any copy starts.
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, select
 
 from lake.core.clock import utcnow
 from lake.core.models import RSEOut
 from lake.core.partition import Partition
-from lake.core.policy import ErrorCategory, TransferState
-from lake.db.schema_policy import link_limits, transfers
+from lake.core.replication import ErrorCategory
+from lake.db import transfers as transfer_rows
+from lake.db.schema_replication import link_limits
+from lake.db.transfers import Light, Take, TransferRow
 from lake.logic.monitoring.events import event_row, record_many
-from lake.logic.transfers import multihop
+from lake.logic.transfers import batch, multihop
 from lake.logic.transfers.failures import TransferFailed
 from lake.logic.transfers.job import Job
 from lake.logic.transfers.outcome import fail
-from lake.logic.transfers.paths import Route, direct_route, hop_via
+from lake.logic.transfers.paths import HTTP_PULL, Route, direct_route, hop_via
 from lake.logic.transfers.sources import Source, SourceRanker, Topology, available_replicas
 
 LINK_LIMIT = 4  # per source -> destination until the optimizer decides; RSE attribute max_transfers_per_link
 MAX_LINK_LIMIT = 32  # the optimizer's ceiling when no RSE sets max_transfers_per_link (either end, lowest wins)
 DEST_LIMIT = 8  # concurrent transfers per destination (RSE attribute max_transfers)
 SCAN_FACTOR = 4  # candidates read per wanted job, since some wait for a busy link
+SMALL_PER_SLOT = 64  # small files pulled in bulk that together take one slot of a link's or destination's limit
+EPSILON = 1e-9  # weighted loads are sums of fractions
 
 
 def recover_orphans(conn: Connection, partition: Partition, live: Collection[str], me: str | None = None) -> int:
@@ -43,24 +47,22 @@ def recover_orphans(conn: Connection, partition: Partition, live: Collection[str
     finished, is verified and accepted by the next attempt). So do those still held by `me`, the calling worker,
     whatever their partition: called between its iterations, when none of its copies runs, they are copies whose
     outcome an earlier iteration could not record (the database went away), which would otherwise wait forever."""
-    x = transfers.c
-    theirs = and_(partition.sql(x.bucket), or_(x.worker.is_(None), x.worker.not_in(sorted(live))))
-    orphans = conn.execute(
-        select(x.id, x.worker, x.scope, x.name, x.rule_id).where(
-            x.state == TransferState.SUBMITTED.value, or_(theirs, x.worker == me) if me else theirs,
-        )
-    ).all()  # fmt: skip
+    orphans = transfer_rows.orphans(conn, partition, live, me)
     now, events = utcnow(), []
     for row in orphans:
-        requeued = conn.execute(
-            update(transfers)
-            .where(x.id == row.id, x.state == TransferState.SUBMITTED.value, x.worker == row.worker)
-            .values(state=TransferState.QUEUED.value, worker=None, retry_after=None, updated_at=now)
-        ).rowcount
+        requeued = transfer_rows.requeue_orphan(conn, row, now)
         why = "its outcome was not recorded" if me and row.worker == me else "it has no live heartbeat"
         if requeued:
-            events.append(event_row("transfer.requeued", transfer_id=row.id, rule_id=row.rule_id, scope=row.scope,
-                                    name=row.name, message=f"worker {row.worker}: {why}"))  # fmt: skip
+            events.append(
+                event_row(
+                    "transfer.requeued",
+                    transfer_id=row.id,
+                    rule_id=row.rule_id,
+                    scope=row.scope,
+                    name=row.name,
+                    message=f"worker {row.worker}: {why}",
+                )
+            )
     record_many(conn, events)
     return len(events)
 
@@ -82,72 +84,71 @@ def link_limit(source: RSEOut, dest: RSEOut, optimized: int | None) -> int:
     return min(configured if optimized is None else optimized, ceiling)
 
 
+def light() -> Light:
+    """The weight of a small file pulled in bulk on the limits (see `batch.small_pull`)."""
+    return Light(HTTP_PULL, batch.SMALL_FILE, 1 / SMALL_PER_SLOT)
+
+
+def weight(transfer: TransferRow, route: Route) -> float:
+    """How much of a slot of the link's and the destination's limits this copy takes."""
+    return light().weight if batch.small_pull(transfer, route.mode) else 1.0
+
+
 @dataclass
 class Load:
-    """SUBMITTED transfers per link and per destination, against their limits."""
+    """SUBMITTED transfers per link and per destination (small bulk pulls weighted), against their limits."""
 
     topology: Topology
-    links: Counter[tuple[str, str]] = field(default_factory=Counter)
-    dests: Counter[str] = field(default_factory=Counter)
+    links: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    dests: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     optimized: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def current(cls, conn: Connection, topology: Topology) -> Load:
-        x, k = transfers.c, link_limits.c
+        k = link_limits.c
         load = cls(topology)
-        query = select(x.source_rse_id, x.dest_rse_id, func.count()).where(x.state == TransferState.SUBMITTED.value)
-        for source, dest, count in conn.execute(query.group_by(x.source_rse_id, x.dest_rse_id)):
+        for (source, dest), count in transfer_rows.submitted_per_link(conn, light()).items():
             load.links[(source, dest)] += count
             load.dests[dest] += count
         limits = select(k.source_rse_id, k.dest_rse_id, k.limit)
         load.optimized = {(source, dest): limit for source, dest, limit in conn.execute(limits)}
         return load
 
-    def dest_full(self, dest: RSEOut) -> bool:
-        return self.dests[dest.id] >= rse_limit([dest], "max_transfers", DEST_LIMIT)
+    def dest_full(self, dest: RSEOut, share: float = 1.0) -> bool:
+        return self.dests[dest.id] + share > rse_limit([dest], "max_transfers", DEST_LIMIT) + EPSILON
 
-    def link_free(self, source: RSEOut, dest: RSEOut) -> bool:
+    def link_free(self, source: RSEOut, dest: RSEOut, share: float = 1.0) -> bool:
         key = (source.id, dest.id)
-        return self.links[key] < link_limit(source, dest, self.optimized.get(key))
+        return self.links[key] + share <= link_limit(source, dest, self.optimized.get(key)) + EPSILON
 
-    def add(self, source: RSEOut, dest: RSEOut) -> None:
-        self.links[(source.id, dest.id)] += 1
-        self.dests[dest.id] += 1
-
-
-def _candidates(conn: Connection, partition: Partition, limit: int) -> list[Any]:
-    x = transfers.c
-    query = (
-        select(transfers)
-        .where(x.state == TransferState.QUEUED.value, or_(x.retry_after.is_(None), x.retry_after <= utcnow()),
-               partition.sql(x.bucket))
-        .order_by(x.priority.desc(), x.created_at, x.id)
-        .limit(limit * SCAN_FACTOR)
-    )  # fmt: skip
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(conn.execute(query))
+    def add(self, source: RSEOut, dest: RSEOut, share: float = 1.0) -> None:
+        self.links[(source.id, dest.id)] += share
+        self.dests[dest.id] += share
 
 
-def _take(conn: Connection, transfer: Any, source: Source, route: Route, worker: str) -> bool:
+def _candidates(conn: Connection, partition: Partition, limit: int) -> list[TransferRow]:
+    return transfer_rows.claimable(conn, partition, limit * SCAN_FACTOR)
+
+
+def _take(conn: Connection, transfer: TransferRow, source: Source, route: Route, worker: str) -> bool:
     """QUEUED -> SUBMITTED for this worker, if nobody else took it first."""
-    now = utcnow()
-    x = transfers.c
-    return bool(
-        conn.execute(
-            update(transfers)
-            .where(x.id == transfer.id, x.state == TransferState.QUEUED.value)
-            .values(state=TransferState.SUBMITTED.value, worker=worker, source_rse_id=source.rse.id,
-                    mode=route.mode, submitted_at=now, updated_at=now)
-        ).rowcount
-    )  # fmt: skip
+    return transfer_rows.take(conn, transfer.id, Take(worker, source.rse.id, route.mode), utcnow())
 
 
 def _submitted_event(job: Job) -> dict[str, Any]:
     row = job.transfer
-    return event_row("transfer.submitted", transfer_id=row.id, rule_id=row.rule_id, scope=row.scope, name=row.name,
-                     source_rse=job.source_rse, dest_rse=job.dest_rse, bytes=row.bytes, activity=row.activity,
-                     payload={"mode": job.route.mode, "worker": job.worker, "attempt": row.attempt})  # fmt: skip
+    return event_row(
+        "transfer.submitted",
+        transfer_id=row.id,
+        rule_id=row.rule_id,
+        scope=row.scope,
+        name=row.name,
+        source_rse=job.source_rse,
+        dest_rse=job.dest_rse,
+        bytes=row.bytes,
+        activity=row.activity,
+        payload={"mode": job.route.mode, "worker": job.worker, "attempt": row.attempt},
+    )
 
 
 @dataclass
@@ -175,14 +176,16 @@ def claim(conn: Connection, partition: Partition, worker: str, limit: int) -> Cl
     return claimed
 
 
-def _plan(conn: Connection, transfer: Any, sources: list[Source], load: Load, worker: str, claimed: Claimed) -> None:
+def _plan(
+    conn: Connection, transfer: TransferRow, sources: list[Source], load: Load, worker: str, claimed: Claimed
+) -> None:
     """Claim the transfer on its best free direct route, start a hop, wait for capacity, or fail it."""
     dest = load.topology.rses.get(transfer.dest_rse_id)
     if dest is None or not dest.availability_write:
         why = TransferFailed(ErrorCategory.STORAGE_ERROR, "the destination RSE is not available for writing")
         claimed.settled += fail(conn, transfer, why)
         return
-    if load.dest_full(dest):
+    if load.dest_full(dest, light().weight):
         return
     if not sources:
         why = TransferFailed(ErrorCategory.SOURCE_MISSING, "no AVAILABLE replica on a readable RSE to copy from")
@@ -192,13 +195,15 @@ def _plan(conn: Connection, transfer: Any, sources: list[Source], load: Load, wo
     if not routed:
         claimed.settled += _hop_or_fail(conn, transfer, sources, dest, load.topology)
         return
-    free = [(source, route) for source, route in routed if load.link_free(source.rse, dest)]
-    if free and _take(conn, transfer, free[0][0], free[0][1], worker):
-        load.add(free[0][0].rse, dest)
+    free = [(s, r, w) for s, r in routed if load.link_free(s.rse, dest, w := weight(transfer, r))]
+    if free and not load.dest_full(dest, free[0][2]) and _take(conn, transfer, free[0][0], free[0][1], worker):
+        load.add(free[0][0].rse, dest, free[0][2])
         claimed.jobs.append(Job(transfer, free[0][0], free[0][1], worker))
 
 
-def _hop_or_fail(conn: Connection, transfer: Any, sources: list[Source], dest: RSEOut, topology: Topology) -> bool:
+def _hop_or_fail(
+    conn: Connection, transfer: TransferRow, sources: list[Source], dest: RSEOut, topology: Topology
+) -> bool:
     """Start a hop through the cheapest usable intermediate; wait while one is being filled; else NO_PATH.
 
     Hops never hop again (their source is pinned), so a path is at most two transfers long.

@@ -29,12 +29,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from lake.core.errors import FileNotFoundOnStorage, LakeError, Unavailable, UnsupportedOperation
-from lake.core.policy import ErrorCategory
+from lake.core.replication import ErrorCategory
 from lake.core.scopes import StorageOp
+from lake.db.transfers import TransferRow
 from lake.logic.auth.issuer import TokenIssuer, storage_audience, storage_path
 from lake.logic.transfers.failures import TransferFailed, categorize, failed
 from lake.logic.transfers.job import Job
@@ -60,6 +60,7 @@ class Backends:
         self._lock = threading.Lock()
         self.directories: set[str] = set()  # destination directory URLs known to exist
         self.mkcol_first: set[str] = set()  # destination origins whose HTTP-TPC pull needs its directory made
+        self.no_bulk: set[str] = set()  # destination origins without Lake's bulk pull (see batch.py)
 
     def get(self, url: str, token: str | None = None) -> StorageBackend:
         scheme = urlsplit(url).scheme.lower()
@@ -121,7 +122,7 @@ def _step(what: str, at_source: bool = False) -> Iterator[None]:
         raise failed(exc, what, at_source) from exc
 
 
-def first_claim(transfer: Any) -> bool:
+def first_claim(transfer: TransferRow) -> bool:
     """No attempt failed yet and no worker held it before (requeued orphans keep their `submitted_at`)."""
     return bool(transfer.attempt == 0 and transfer.submitted_at is None)
 

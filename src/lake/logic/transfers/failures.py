@@ -17,7 +17,7 @@ from lake.core.errors import (
     Timeout,
     Unauthenticated,
 )
-from lake.core.policy import ErrorCategory
+from lake.core.replication import ErrorCategory
 
 TRIED_PREFIX = "tried sources: "
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from lake.db.transfers import TransferRow
 from lake.logic.transfers.paths import Route
 from lake.logic.transfers.sources import Source
 
@@ -13,7 +13,7 @@ from lake.logic.transfers.sources import Source
 class Job:
     """One transfer claimed by `worker`: the row as claimed, the chosen source and the route."""
 
-    transfer: Any
+    transfer: TransferRow
     source: Source
     route: Route
     worker: str

@@ -31,8 +31,8 @@ from sqlalchemy import Connection, delete, insert, select, tuple_
 from lake.core.clock import utcnow
 from lake.core.monitoring import LinkLimitOut
 from lake.core.partition import Partition
-from lake.core.policy import TransferState
-from lake.db.schema_policy import link_limits, transfers
+from lake.core.replication import TransferState
+from lake.db.schema_replication import link_limits, transfers
 from lake.logic.monitoring.events import event_row, link_times, record_many
 from lake.logic.transfers.claim import MAX_LINK_LIMIT, link_limit, rse_limit
 from lake.logic.transfers.sources import Topology
@@ -84,8 +84,9 @@ class Window:
     @property
     def peak(self) -> int:
         """The most transfers running at once (a transfer ending when another starts does not overlap it)."""
-        edges = sorted([(start, 1) for start, _ in self.done + self.running] +
-                       [(end, -1) for _, end in self.done + self.running])  # fmt: skip
+        edges = sorted(
+            [(start, 1) for start, _ in self.done + self.running] + [(end, -1) for _, end in self.done + self.running]
+        )
         running = most = 0
         for _, step in edges:
             running += step
@@ -171,8 +172,9 @@ def optimize(conn: Connection, partition: Partition = Partition()) -> list[Decis
     return decisions
 
 
-def _save(conn: Connection, now: datetime, decisions: list[Decision], rows: dict[Link, Any],
-          topology: Topology) -> None:  # fmt: skip
+def _save(
+    conn: Connection, now: datetime, decisions: list[Decision], rows: dict[Link, Any], topology: Topology
+) -> None:
     """Replace the decided links' rows and record one `link.limit` event per decision."""
     if not decisions:
         return
@@ -185,18 +187,38 @@ def _save(conn: Connection, now: datetime, decisions: list[Decision], rows: dict
 def _row(decision: Decision, now: datetime, before: Any | None) -> dict[str, Any]:
     seen = decision.window
     previous = decision.old if decision.new != decision.old else (before.previous_limit if before else None)
-    return {"source_rse_id": decision.link[0], "dest_rse_id": decision.link[1], "limit": decision.new,
-            "previous_limit": previous, "throughput": seen.throughput, "files": seen.files,
-            "successes": seen.successes, "failures": seen.failures, "decided_at": now}  # fmt: skip
+    return {
+        "source_rse_id": decision.link[0],
+        "dest_rse_id": decision.link[1],
+        "limit": decision.new,
+        "previous_limit": previous,
+        "throughput": seen.throughput,
+        "files": seen.files,
+        "successes": seen.successes,
+        "failures": seen.failures,
+        "decided_at": now,
+    }
 
 
 def _event(decision: Decision, topology: Topology) -> dict[str, Any]:
     seen = decision.window
-    return event_row("link.limit", source_rse=topology.name(decision.link[0]),
-                     dest_rse=topology.name(decision.link[1]), bytes=seen.bytes, message=decision.reason,
-                     payload={"old": decision.old, "new": decision.new, "throughput": round(seen.throughput, 1),
-                              "files_per_second": round(seen.files, 3), "success_rate": round(seen.success_rate, 3),
-                              "peak": seen.peak, "successes": seen.successes, "failures": seen.failures})  # fmt: skip
+    return event_row(
+        "link.limit",
+        source_rse=topology.name(decision.link[0]),
+        dest_rse=topology.name(decision.link[1]),
+        bytes=seen.bytes,
+        message=decision.reason,
+        payload={
+            "old": decision.old,
+            "new": decision.new,
+            "throughput": round(seen.throughput, 1),
+            "files_per_second": round(seen.files, 3),
+            "success_rate": round(seen.success_rate, 3),
+            "peak": seen.peak,
+            "successes": seen.successes,
+            "failures": seen.failures,
+        },
+    )
 
 
 def list_links(conn: Connection) -> Iterator[LinkLimitOut]:
@@ -205,6 +227,13 @@ def list_links(conn: Connection) -> Iterator[LinkLimitOut]:
     for row in conn.execute(select(link_limits).order_by(link_limits.c.decided_at.desc())):
         source, dest = topology.rses.get(row.source_rse_id), topology.rses.get(row.dest_rse_id)
         if source is not None and dest is not None:
-            yield LinkLimitOut(source_rse=source.name, dest_rse=dest.name, limit=link_limit(source, dest, row.limit),
-                               throughput=row.throughput, files_per_second=row.files, successes=row.successes,
-                               failures=row.failures, decided_at=row.decided_at)  # fmt: skip
+            yield LinkLimitOut(
+                source_rse=source.name,
+                dest_rse=dest.name,
+                limit=link_limit(source, dest, row.limit),
+                throughput=row.throughput,
+                files_per_second=row.files,
+                successes=row.successes,
+                failures=row.failures,
+                decided_at=row.decided_at,
+            )

@@ -8,18 +8,23 @@ FAILED and the locks on its replica STUCK, with the error on their rules.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from lake.core.clock import utcnow
 from lake.core.models import ReplicaState
-from lake.core.policy import LockState, TransferState
+from lake.core.replication import LockState, TransferState
+from lake.db import replicas as replica_rows
+from lake.db import rules as rule_rows
 from lake.db import schema as t
-from lake.db.schema_policy import locks, rules, transfers
-from lake.logic.monitoring.events import record
-from lake.logic.rules.locks import lock_rule_rows, move_lock_states
+from lake.db import transfers as transfer_rows
+from lake.db.transfers import Attempt, TransferRow
+from lake.logic.monitoring.events import event_row, record, record_many
+from lake.logic.rules.locks import move_lock_states
 from lake.logic.transfers import multihop
 from lake.logic.transfers.execute import Copied
 from lake.logic.transfers.failures import TransferFailed, error_text
@@ -35,18 +40,9 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempt - 1)))
 
 
-def _owned(transfer_id: str, state: TransferState, worker: str | None) -> Any:
-    """The compare-and-set condition: still in `state` and, when claimed, still held by `worker`."""
-    x = transfers.c
-    condition = (x.id == transfer_id) & (x.state == state.value)
-    return condition & (x.worker == worker) if worker is not None else condition
-
-
 def lock_rules(conn: Connection, key: tuple[str, str, str]) -> None:
-    """Hold the rules with locks on this replica before their counters shift (see `lock_rule_rows`)."""
-    rse_id, scope, name = key
-    holders = select(locks.c.rule_id).where(locks.c.rse_id == rse_id, locks.c.scope == scope, locks.c.name == name)
-    lock_rule_rows(conn, rules.c.id.in_(holders))
+    """Hold the rules with locks on this replica before their counters shift (see `db.rules.hold`)."""
+    rule_rows.hold_holders(conn, key)
 
 
 def finish(conn: Connection, job: Job, copied: Copied) -> str:
@@ -56,54 +52,97 @@ def finish(conn: Connection, job: Job, copied: Copied) -> str:
     replica row went away, or the reaper is deleting it, while copying: the caller deletes the file so no
     orphan stays; in the second case the transfer is queued again in case a new lock wants the replica).
     """
+    return finish_many(conn, [(job, copied)])[job.transfer.id]
+
+
+def finish_many(conn: Connection, copies: Sequence[tuple[Job, Copied]]) -> dict[str, str]:
+    """`finish` for many verified copies (a bulk pull's) with one statement per step for all of them: the
+    outcome of each, by transfer id."""
     now = utcnow()
+    outcomes: dict[str, str] = {}
+    states = replica_rows.states(conn, [job.key for job, _ in copies])
+    wanted = []
+    for job, copied in copies:
+        state = states.get(job.key)
+        if state in (None, ReplicaState.BEING_DELETED.value):
+            _set_aside(conn, job, now, requeue=state is not None)
+            outcomes[job.transfer.id] = DISCARD
+        else:
+            wanted.append((job, copied))
+    done = _claimed_done(conn, [job for job, _ in wanted], now)
+    finished = [(job, copied) for job, copied in wanted if job.transfer.id in done]
+    outcomes |= {job.transfer.id: DONE if job.transfer.id in done else LOST for job, _ in wanted}
+    if finished:
+        keys = [job.key for job, _ in finished]
+        replica_rows.mark_available(conn, keys, now)
+        rule_rows.hold_holders_of(conn, keys)
+        move_lock_states(conn, keys, LockState.OK)
+        record_many(conn, [_done_event(job, copied) for job, copied in finished])
+        _end_hops(conn, [job.transfer for job, _ in finished])
+    return outcomes
+
+
+def _claimed_done(conn: Connection, jobs: Sequence[Job], now: datetime) -> set[str]:
+    """SUBMITTED -> DONE for the jobs whose claim (worker) still holds; their ids."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for job in jobs:
+        groups[(job.worker, job.route.mode)].append(job.transfer.id)
+    done: set[str] = set()
+    for (worker, mode), ids in groups.items():
+        done |= transfer_rows.done_many(conn, ids, worker, mode, now)
+    return done
+
+
+def _done_event(job: Job, copied: Copied) -> dict[str, Any]:
     row = job.transfer
-    r = t.replicas.c
-    replica = (r.rse_id == row.dest_rse_id) & (r.scope == row.scope) & (r.name == row.name)
-    state = conn.execute(select(r.state).where(replica)).scalar()
-    if state in (None, ReplicaState.BEING_DELETED.value):
-        _set_aside(conn, job, now, requeue=state is not None)
-        return DISCARD
-    done = conn.execute(
-        update(transfers)
-        .where(_owned(row.id, TransferState.SUBMITTED, job.worker))
-        .values(state=TransferState.DONE.value, mode=job.route.mode, error_category=None, error=None,
-                finished_at=now, updated_at=now)
-    ).rowcount  # fmt: skip
-    if not done:
-        return LOST
-    conn.execute(update(t.replicas).where(replica).values(state=ReplicaState.AVAILABLE.value, updated_at=now))
-    lock_rules(conn, job.key)
-    move_lock_states(conn, [job.key], LockState.OK)
-    record(conn, "transfer.done", transfer_id=row.id, rule_id=row.rule_id, scope=row.scope, name=row.name,
-           source_rse=job.source_rse, dest_rse=job.dest_rse, bytes=copied.bytes, duration=copied.duration,
-           activity=row.activity, payload={"mode": job.route.mode, "worker": job.worker,
-                                           "recovered": copied.recovered, "attempt": row.attempt})  # fmt: skip
-    if not row.hop_of:
-        multihop.drop_intermediates(conn, row.id)
-    elif not multihop.release_parent(conn, row.hop_of):  # the original was cancelled meanwhile
-        multihop.drop_intermediates(conn, row.hop_of)
-    return DONE
+    return event_row(
+        "transfer.done",
+        transfer_id=row.id,
+        rule_id=row.rule_id,
+        scope=row.scope,
+        name=row.name,
+        source_rse=job.source_rse,
+        dest_rse=job.dest_rse,
+        bytes=copied.bytes,
+        duration=copied.duration,
+        activity=row.activity,
+        payload={"mode": job.route.mode, "worker": job.worker, "recovered": copied.recovered, "attempt": row.attempt},
+    )
 
 
-def _set_aside(conn: Connection, job: Job, now: Any, requeue: bool) -> None:
+def _end_hops(conn: Connection, rows: Sequence[TransferRow]) -> None:
+    """Originals done: their intermediates go. Hops done: their originals are queued again (or, cancelled
+    meanwhile, lose their intermediates)."""
+    multihop.drop_intermediates_of(conn, [row.id for row in rows if not row.hop_of])
+    for row in rows:
+        if row.hop_of and not multihop.release_parent(conn, row.hop_of):
+            multihop.drop_intermediates(conn, row.hop_of)
+
+
+def _set_aside(conn: Connection, job: Job, now: datetime, requeue: bool) -> None:
     """CANCELLED when the replica row is gone; back to the queue (after a backoff) while it is being deleted."""
     row = job.transfer
-    values: dict[str, Any] = {"worker": None, "updated_at": now}
-    if requeue:
-        values.update(state=TransferState.QUEUED.value, retry_after=now + backoff(1))
-    else:
-        values.update(state=TransferState.CANCELLED.value, finished_at=now)
-    if conn.execute(
-        update(transfers).where(_owned(row.id, TransferState.SUBMITTED, job.worker)).values(**values)
-    ).rowcount:
-        record(conn, f"transfer.{'requeued' if requeue else 'cancelled'}", transfer_id=row.id, rule_id=row.rule_id,
-               scope=row.scope, name=row.name, dest_rse=job.dest_rse,
-               message="the destination replica is being deleted" if requeue else "the replica went away")  # fmt: skip
+    if transfer_rows.set_aside(conn, row.id, job.worker, now, now + backoff(1) if requeue else None):
+        record(
+            conn,
+            f"transfer.{'requeued' if requeue else 'cancelled'}",
+            transfer_id=row.id,
+            rule_id=row.rule_id,
+            scope=row.scope,
+            name=row.name,
+            dest_rse=job.dest_rse,
+            message="the destination replica is being deleted" if requeue else "the replica went away",
+        )
 
 
-def fail(conn: Connection, transfer: Any, failure: TransferFailed, source: str | None = None,
-         worker: str | None = None, state: TransferState = TransferState.QUEUED) -> bool:  # fmt: skip
+def fail(
+    conn: Connection,
+    transfer: TransferRow,
+    failure: TransferFailed,
+    source: str | None = None,
+    worker: str | None = None,
+    state: TransferState = TransferState.QUEUED,
+) -> bool:
     """Count a failed attempt: back to the queue after a backoff, or FAILED when none remain.
 
     `state`/`worker` is what the transfer must still be (SUBMITTED by this worker once claimed). Returns
@@ -113,20 +152,24 @@ def fail(conn: Connection, transfer: Any, failure: TransferFailed, source: str |
     attempt = transfer.attempt + 1
     final = attempt >= transfer.max_attempts
     error = error_text(failure.message, transfer.error, source)
-    values: dict[str, Any] = {
-        "attempt": attempt, "worker": None, "error_category": failure.category.value, "error": error,
-        "updated_at": now,
-    }  # fmt: skip
-    if final:
-        values.update(state=TransferState.FAILED.value, finished_at=now)
-    else:
-        values.update(state=TransferState.QUEUED.value, retry_after=now + backoff(attempt))
-    if not conn.execute(update(transfers).where(_owned(transfer.id, state, worker)).values(**values)).rowcount:
+    recorded = Attempt(attempt, failure.category.value, error, None if final else now + backoff(attempt))
+    if not transfer_rows.count_failure(conn, transfer.id, state, worker, recorded, now):
         return False
-    record(conn, "transfer.failed", transfer_id=transfer.id, rule_id=transfer.rule_id, scope=transfer.scope,
-           name=transfer.name, source_rse=source, dest_rse=_rse_name(conn, transfer.dest_rse_id),
-           bytes=transfer.bytes, activity=transfer.activity, error_category=failure.category.value,
-           message=failure.message, payload={"attempt": attempt, "final": final, "worker": worker})  # fmt: skip
+    record(
+        conn,
+        "transfer.failed",
+        transfer_id=transfer.id,
+        rule_id=transfer.rule_id,
+        scope=transfer.scope,
+        name=transfer.name,
+        source_rse=source,
+        dest_rse=_rse_name(conn, transfer.dest_rse_id),
+        bytes=transfer.bytes,
+        activity=transfer.activity,
+        error_category=failure.category.value,
+        message=failure.message,
+        payload={"attempt": attempt, "final": final, "worker": worker},
+    )
     if final:
         _give_up(conn, transfer, failure)
     return True
@@ -136,21 +179,23 @@ def _rse_name(conn: Connection, rse_id: str) -> str:
     return conn.execute(select(t.rses.c.name).where(t.rses.c.id == rse_id)).scalar() or rse_id
 
 
-def _give_up(conn: Connection, transfer: Any, failure: TransferFailed) -> None:
+def _give_up(conn: Connection, transfer: TransferRow, failure: TransferFailed) -> None:
     """A hop's last failure fails its original; an original's last failure makes its locks STUCK."""
     if transfer.hop_of:
-        parent = conn.execute(select(transfers).where(transfers.c.id == transfer.hop_of)).first()
+        parent = transfer_rows.get(conn, transfer.hop_of)
         if parent is not None:
-            fail(conn, parent, TransferFailed(failure.category, f"hop failed: {failure.message}"),
-                 state=TransferState.WAITING)  # fmt: skip
+            fail(
+                conn,
+                parent,
+                TransferFailed(failure.category, f"hop failed: {failure.message}"),
+                state=TransferState.WAITING,
+            )
         return
     multihop.drop_intermediates(conn, transfer.id)
     key = (transfer.dest_rse_id, transfer.scope, transfer.name)
     lock_rules(conn, key)
     affected = move_lock_states(conn, [key], LockState.STUCK)
     if affected:
-        conn.execute(
-            update(rules)
-            .where(rules.c.id.in_(sorted(affected)))
-            .values(error=f"{transfer.scope}:{transfer.name}: {failure.category.value}: {failure.message}"[:4000])
+        rule_rows.set_error(
+            conn, sorted(affected), f"{transfer.scope}:{transfer.name}: {failure.category.value}: {failure.message}"
         )

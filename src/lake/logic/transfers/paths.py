@@ -130,13 +130,16 @@ def intermediates(topology: Topology, dest: RSEOut) -> list[RSEOut]:
     return [
         rse
         for rse in topology.rses.values()
-        if _truthy(rse.attributes.get(MULTIHOP_ATTRIBUTE)) and rse.availability_read and rse.availability_write
+        if _truthy(rse.attributes.get(MULTIHOP_ATTRIBUTE))
+        and rse.availability_read
+        and rse.availability_write
         and rse.id != dest.id
-    ]  # fmt: skip
+    ]
 
 
-def hop_via(sources: Sequence[Source], dest: RSEOut, topology: Topology,
-            excluded: frozenset[str] = frozenset()) -> tuple[Source, RSEOut] | None:  # fmt: skip
+def hop_via(
+    sources: Sequence[Source], dest: RSEOut, topology: Topology, excluded: frozenset[str] = frozenset()
+) -> tuple[Source, RSEOut] | None:
     """The cheapest (source, intermediate) with direct routes source -> intermediate -> destination."""
     best: tuple[int, str, Source, RSEOut] | None = None
     for inter in intermediates(topology, dest):

@@ -104,6 +104,10 @@ class SourceRanker:
         distance = self.topology.distance
         return sorted(
             sources,
-            key=lambda s: (s.rse.name in tried, distance(s.rse.id, transfer.dest_rse_id), _read_priority(s.rse),
-                           s.rse.name),
-        )  # fmt: skip
+            key=lambda s: (
+                s.rse.name in tried,
+                distance(s.rse.id, transfer.dest_rse_id),
+                _read_priority(s.rse),
+                s.rse.name,
+            ),
+        )

@@ -18,15 +18,16 @@ from dataclasses import dataclass
 
 from lake.core.errors import LakeError
 from lake.core.partition import Partition
-from lake.core.policy import ErrorCategory, TransferState
+from lake.core.replication import ErrorCategory, TransferState
 from lake.logic import heartbeats
 from lake.logic.services import Services
-from lake.logic.transfers import execute, outcome
+from lake.logic.transfers import batch, execute, outcome
 from lake.logic.transfers.claim import claim, recover_orphans
 from lake.logic.transfers.failures import TransferFailed
 from lake.logic.transfers.job import Job
 
-WORKERS = 8  # concurrent copies per instance
+WORKERS = 8  # concurrent copies (or bulk pulls) per instance
+CLAIM_LIMIT = 500  # transfers claimed per refill, at most: the link and destination limits decide
 KEEPALIVE = 15.0  # seconds between heartbeats while copies run
 ITERATION_BUDGET = 60.0  # seconds of claiming per iteration, so orphan recovery and partitions stay fresh
 
@@ -43,6 +44,11 @@ class WorkerIdentity:
     dead_after: float = heartbeats.DEAD_AFTER
 
 
+def _one(services: Services, job: Job, backends: execute.Backends) -> list[Job]:
+    process(services, job, backends)
+    return []
+
+
 def process(services: Services, job: Job, backends: execute.Backends) -> str:
     """Copy one claimed file with no transaction open, then record the outcome in its own transaction."""
     try:
@@ -57,19 +63,58 @@ def process(services: Services, job: Job, backends: execute.Backends) -> str:
     with services.db.transaction() as conn:
         result = outcome.finish(conn, job, copied)
     if result == outcome.DISCARD:
-        try:
-            execute.delete_destination(job, services.issuer, backends.get(job.dest_pfn))
-        except LakeError as exc:
-            log.warning("transfer %s: could not remove the unwanted copy at %s: %s", job.transfer.id, job.dest_rse, exc)
+        _discard(services, job, backends)
     return result
 
 
-def _record_failure(services: Services, job: Job, failure: TransferFailed) -> None:
-    log.info("transfer %s %s -> %s failed: %s %s", job.transfer.id, job.source_rse, job.dest_rse,
-             failure.category.value, failure.message)  # fmt: skip
+def process_batch(services: Services, jobs: batch.Batch, backends: execute.Backends) -> list[Job]:
+    """Pull a batch with no transaction open, then record every outcome in one transaction. Returns the jobs
+    to copy one by one instead: all of them when the destination does not offer bulk pulls."""
+    try:
+        outcomes = batch.run(jobs, services.issuer, backends)
+    except batch.BulkUnsupported:
+        return jobs.jobs
+    except Exception:  # as in `process`: never leave the batch SUBMITTED until its worker is declared dead
+        log.exception("bulk pull %s -> %s: unexpected error", jobs.source, jobs.dest)
+        error = TransferFailed(ErrorCategory.STORAGE_ERROR, "unexpected worker error")
+        outcomes = [(job, error) for job in jobs.jobs]
+    copies = [(job, result) for job, result in outcomes if isinstance(result, execute.Copied)]
+    failures = [(job, result) for job, result in outcomes if isinstance(result, TransferFailed)]
     with services.db.transaction() as conn:
-        outcome.fail(conn, job.transfer, failure, source=job.source_rse, worker=job.worker,
-                     state=TransferState.SUBMITTED)  # fmt: skip
+        finished = outcome.finish_many(conn, copies) if copies else {}
+        for job, failure in failures:
+            _log_failure(job, failure)
+            outcome.fail(conn, job.transfer, failure, job.source_rse, job.worker, TransferState.SUBMITTED)
+    for job, _ in copies:
+        if finished.get(job.transfer.id) == outcome.DISCARD:
+            _discard(services, job, backends)
+    return []
+
+
+def _discard(services: Services, job: Job, backends: execute.Backends) -> None:
+    try:
+        execute.delete_destination(job, services.issuer, backends.get(job.dest_pfn))
+    except LakeError as exc:
+        log.warning("transfer %s: could not remove the unwanted copy at %s: %s", job.transfer.id, job.dest_rse, exc)
+
+
+def _log_failure(job: Job, failure: TransferFailed) -> None:
+    log.info(
+        "transfer %s %s -> %s failed: %s %s",
+        job.transfer.id,
+        job.source_rse,
+        job.dest_rse,
+        failure.category.value,
+        failure.message,
+    )
+
+
+def _record_failure(services: Services, job: Job, failure: TransferFailed) -> None:
+    _log_failure(job, failure)
+    with services.db.transaction() as conn:
+        outcome.fail(
+            conn, job.transfer, failure, source=job.source_rse, worker=job.worker, state=TransferState.SUBMITTED
+        )
 
 
 class _Pipeline:
@@ -78,15 +123,21 @@ class _Pipeline:
     def __init__(self, services: Services, me: WorkerIdentity, pool: ThreadPoolExecutor) -> None:
         self.services, self.me, self.pool = services, me, pool
         self.backends = execute.Backends()
-        self.pending: set[Future[str]] = set()
+        self.pending: set[Future[list[Job]]] = set()
         self.worked = False
 
     def refill(self) -> None:
-        """Claim as many transfers as there are free slots and start them."""
+        """Claim up to CLAIM_LIMIT transfers (the limits decide how many) and start them: small pulls between
+        two endpoints as bulk pulls, the others one copy each."""
         with self.services.db.transaction() as conn:
-            claimed = claim(conn, self.me.partition, self.me.instance, WORKERS - len(self.pending))
+            claimed = claim(conn, self.me.partition, self.me.instance, CLAIM_LIMIT)
         self.worked |= bool(claimed.settled or claimed.jobs)
-        self.pending |= {self.pool.submit(process, self.services, job, self.backends) for job in claimed.jobs}
+        batches, single = batch.split(claimed.jobs, self.backends)
+        self.pending |= {self.pool.submit(process_batch, self.services, b, self.backends) for b in batches}
+        self.start(single)
+
+    def start(self, jobs: list[Job]) -> None:
+        self.pending |= {self.pool.submit(_one, self.services, job, self.backends) for job in jobs}
 
     def keepalive(self) -> None:
         with self.services.db.transaction() as conn:
@@ -107,7 +158,7 @@ class _Pipeline:
                 return
             done, self.pending = wait(self.pending, timeout=KEEPALIVE, return_when=FIRST_COMPLETED)
             for future in done:
-                future.result()
+                self.start(future.result())  # a batch the destination could not take goes one by one
             if self.pending and time.monotonic() - beaten >= KEEPALIVE:
                 self.keepalive()
                 beaten = time.monotonic()

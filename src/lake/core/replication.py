@@ -1,14 +1,14 @@
-"""Models of the policy engine shared by API and client: rules, locks, transfers, quotas, events."""
+"""The replication models shared by API and client: rules, locks, transfers, quotas, events ("policy" in Lake's
+code means a storage policy only)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
 
-from lake.core.models import Model
+from lake.core.models import BIGINT_MAX, MAX_LIFETIME, Model, Timestamp
 
 
 class RuleState(StrEnum):
@@ -58,7 +58,7 @@ class RuleIn(Model):
     rse_expression: str
     grouping: Grouping = Grouping.DATASET
     weight: str | None = Field(default=None, description="RSE attribute weighting the choice of RSEs")
-    lifetime: int | None = Field(default=None, gt=0, description="seconds until the rule expires")
+    lifetime: int | None = Field(default=None, gt=0, le=MAX_LIFETIME, description="seconds until the rule expires")
     locked: bool = False
     activity: str = "User Subscriptions"
     priority: int = Field(default=3, ge=1, le=5)
@@ -70,7 +70,9 @@ class RuleIn(Model):
 
 
 class RuleUpdate(Model):
-    lifetime: int | None = Field(default=None, description="new lifetime in seconds from now; -1 removes it")
+    lifetime: int | None = Field(
+        default=None, le=MAX_LIFETIME, description="new lifetime in seconds from now; -1 removes it"
+    )
     locked: bool | None = None
     activity: str | None = None
     priority: int | None = Field(default=None, ge=1, le=5)
@@ -106,11 +108,11 @@ class RuleOut(Model):
     locks_replicating_cnt: int
     locks_stuck_cnt: int
     error: str | None = None
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
     child_rule_id: str | None = None
     comments: str | None = None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class LockOut(Model):
@@ -136,13 +138,13 @@ class TransferOut(Model):
     error_category: ErrorCategory | None = None
     error: str | None = None
     rule_id: str | None = None
-    created_at: datetime
-    finished_at: datetime | None = None
+    created_at: Timestamp
+    finished_at: Timestamp | None = None
 
 
 class LimitIn(Model):
     rse_expression: str = Field(description="an RSE name (local limit) or an RSE expression (global limit)")
-    bytes: int = Field(ge=-1, description="-1 means unlimited")
+    bytes: int = Field(ge=-1, le=BIGINT_MAX, description="-1 means unlimited")
 
 
 class LimitOut(LimitIn):
@@ -161,7 +163,7 @@ class UsageOut(Model):
 
 class EventOut(Model):
     id: int
-    created_at: datetime
+    created_at: Timestamp
     kind: str
     scope: str | None = None
     name: str | None = None

@@ -1,4 +1,4 @@
-"""Policy-engine tables: rules, locks, transfer requests, quotas, events, daemon heartbeats, link limits."""
+"""The replication tables: rules, locks, transfer requests, quotas, events, daemon heartbeats, link limits."""
 
 from __future__ import annotations
 
